@@ -1,0 +1,210 @@
+"""``ClusterMigrationBase``: dispatch, backpressure, start-up, shutdown and errors, once.
+
+Data flow (one reader, N writers)::
+
+    MongoDB ─cursor─▶ submit(batch) ─dispatcher─┬─▶ inbox 0 (bounded) ─▶ worker 0 ─COPY─▶ PostgreSQL
+                                                ├─▶ inbox 1 (bounded) ─▶ worker 1 ─COPY─▶
+                                                └─▶ …
+            ◀── events: Ready, BatchDone (stats, rejections), Failed (traceback), Stopped ──
+
+A full inbox makes ``submit`` wait: that wait is the backpressure that keeps
+memory flat however large the collection. A backend only says how to start a
+worker, how to hand it an item, how to read its events, and how to stop it.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from types import TracebackType
+from typing import ClassVar, Self
+
+from migrationkit.clusters.events import STOP, BatchDone, Failed, Ready, Stopped, WorkerEvent
+from migrationkit.clusters.worker import Batch, WorkerJob
+from migrationkit.dispatch import Dispatcher, RoundRobin
+from migrationkit.errors import WorkerCrashedError, WorkerError
+from migrationkit.progress import NullProgress, Progress
+from migrationkit.report import REJECTION_SAMPLES, WorkerStats, log_rejections
+
+#: How long one wait lasts before the cluster checks that its workers are alive.
+POLL_S = 0.2
+
+
+class ClusterMigrationBase(ABC):
+    """A pool of ``size`` writer workers fed batches through bounded queues.
+
+    Use it as ``async with cluster: await cluster.submit(batch) ...``. Leaving the
+    block normally waits for every batch to be written; leaving it with an error
+    stops the workers at once. A worker failure raises :class:`WorkerError` (with
+    the worker's traceback) from the next ``submit`` or from the exit.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        job: WorkerJob,
+        queue_depth: int = 2,
+        dispatcher: Dispatcher | None = None,
+        progress: Progress | None = None,
+        startup_timeout_s: float = 60.0,
+    ) -> None:
+        if size < 1:
+            raise ValueError("a cluster needs at least one worker")
+        self.size = size
+        self.job = job
+        self.queue_depth = queue_depth
+        self.dispatcher = dispatcher or RoundRobin(size)
+        self.progress = progress or NullProgress()
+        self.startup_timeout_s = startup_timeout_s
+        self.stats = [WorkerStats(worker) for worker in range(size)]
+        self.rejected: list[tuple[str, str]] = []
+        self._in_flight = [0] * size
+        self._ready: set[int] = set()
+        self._stopped: set[int] = set()
+        self._failure: WorkerError | None = None
+        self._started = False
+
+    # -- what a backend provides ------------------------------------------------
+
+    @abstractmethod
+    def _start_workers(self) -> None:
+        """Start ``self.size`` workers, each running :func:`run_worker`."""
+
+    @abstractmethod
+    async def _put(self, worker: int, item: Batch | None, timeout: float) -> bool:
+        """Hand ``item`` to a worker's inbox; ``False`` if it stayed full for ``timeout``."""
+
+    @abstractmethod
+    async def _next_event(self, timeout: float) -> WorkerEvent | None:
+        """The next worker event, or ``None`` after ``timeout`` seconds (0: do not wait)."""
+
+    @abstractmethod
+    def _ended_workers(self) -> dict[int, str]:
+        """Workers that are no longer running, with how they ended (e.g. "killed by SIGKILL")."""
+
+    @abstractmethod
+    async def _terminate(self) -> None:
+        """Stop every worker now, abandoning queued batches (after a failure)."""
+
+    @abstractmethod
+    async def _join(self) -> None:
+        """Wait for workers that already stopped, and release queues."""
+
+    # -- the shared protocol -----------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            await self.close()
+        else:
+            await self.abort()
+
+    async def start(self) -> None:
+        """Start the workers and return once each has its connection open (no sleeps)."""
+        if self._started:
+            raise RuntimeError("this cluster was already started")
+        self._started = True
+        self._start_workers()
+        deadline = time.monotonic() + self.startup_timeout_s
+        try:
+            await self._pump_until(lambda: len(self._ready) == self.size, deadline, "start")
+        except BaseException:
+            await self.abort()
+            raise
+
+    async def submit(self, batch: Batch) -> None:
+        """Queue one batch for the worker the dispatcher picks; waits while its inbox is full."""
+        await self._raise_if_failed()
+        worker = self.dispatcher.choose(self._in_flight)
+        await self._deliver(worker, batch)
+        self._in_flight[worker] += 1
+        await self._pump(0)
+
+    async def close(self) -> list[WorkerStats]:
+        """Let every worker finish its queue, then stop it; returns per-worker stats."""
+        for worker in range(self.size):
+            await self._deliver(worker, STOP)
+        await self._pump_until(lambda: len(self._stopped) == self.size, None, "finish")
+        await self._join()
+        return self.stats
+
+    async def abort(self) -> None:
+        """Stop all workers without waiting for queued batches (they are not written)."""
+        await self._terminate()
+
+    # -- internals -----------------------------------------------------------------
+
+    async def _deliver(self, worker: int, item: Batch | None) -> None:
+        while not await self._put(worker, item, POLL_S):
+            await self._pump(0)
+            await self._raise_if_failed()
+
+    async def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            await self.abort()
+            raise self._failure
+
+    async def _pump_until(
+        self, done: Callable[[], bool], deadline: float | None, what: str
+    ) -> None:
+        while not done():
+            await self._raise_if_failed()
+            if deadline is not None and time.monotonic() > deadline:
+                await self.abort()
+                raise WorkerError(
+                    -1, f"workers did not {what} within {self.startup_timeout_s:.0f} s"
+                )
+            await self._pump(POLL_S)
+        await self._raise_if_failed()
+
+    async def _pump(self, timeout: float) -> None:
+        """Handle every waiting event (waiting up to ``timeout`` for the first one)."""
+        event = await self._next_event(timeout)
+        while event is not None:
+            self._handle(event)
+            event = await self._next_event(0)
+        if timeout > 0:
+            self._check_alive()
+
+    def _check_alive(self) -> None:
+        for worker, how in self._ended_workers().items():
+            if worker not in self._stopped and self._failure is None:
+                self._failure = WorkerCrashedError(
+                    worker, f"{self.name} worker {worker} ended without reporting ({how})"
+                )
+
+    def _handle(self, event: WorkerEvent) -> None:
+        if isinstance(event, BatchDone):
+            stats = self.stats[event.worker]
+            stats.batches += 1
+            stats.rows_written += event.written
+            stats.rows_rejected += len(event.rejected)
+            stats.busy_s += event.finished - event.started
+            stats.spans.append((event.started, event.finished))
+            self._in_flight[event.worker] -= 1
+            self._record_rejections(event.rejected)
+            self.progress.advance(event.written + len(event.rejected))
+        elif isinstance(event, Ready):
+            self._ready.add(event.worker)
+        elif isinstance(event, Stopped):
+            self._stopped.add(event.worker)
+        elif isinstance(event, Failed) and self._failure is None:
+            self._failure = WorkerError(event.worker, event.message, event.traceback)
+
+    def _record_rejections(self, rejected: tuple[tuple[str, str], ...]) -> None:
+        log_rejections(rejected)
+        room = REJECTION_SAMPLES - len(self.rejected)
+        if room > 0:
+            self.rejected.extend(rejected[:room])

@@ -1,0 +1,45 @@
+"""Messages a worker sends back to its cluster. Plain frozen dataclasses, so they pickle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The worker has its PostgreSQL connection and is waiting for batches."""
+
+    worker: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDone:
+    """One batch is committed: ``written`` rows in the table, ``rejected`` set aside."""
+
+    worker: int
+    written: int
+    rejected: tuple[tuple[str, str], ...]  # (mongo_id, reason)
+    started: float  # time.monotonic(): one clock for every process on the machine
+    finished: float
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The worker raised; ``traceback`` is its formatted traceback."""
+
+    worker: int
+    message: str
+    traceback: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """The worker drained its queue and closed its connection."""
+
+    worker: int
+
+
+WorkerEvent = Ready | BatchDone | Failed | Stopped
+
+#: Put on a worker's queue to tell it to finish.
+STOP = None

@@ -1,0 +1,119 @@
+"""Connection handlers: async context managers around a MongoDB client and an asyncpg pool.
+
+Both translate "cannot connect" driver errors into :class:`ServerUnavailableError`
+with the address redacted, so a wrong password never reaches a log.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import asyncpg
+from pymongo.errors import ConfigurationError as PyMongoConfigurationError
+from pymongo.errors import PyMongoError
+
+from migrationkit.errors import ServerUnavailableError
+from migrationkit.settings import MongoDriver, redact_uri
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _mongo_client(uri: str, driver: MongoDriver) -> Any:
+    options: dict[str, Any] = {
+        "serverSelectionTimeoutMS": int(CONNECT_TIMEOUT_S * 1000),
+        "tz_aware": True,
+    }
+    if driver == "motor":
+        from motor.motor_asyncio import AsyncIOMotorClient
+
+        return AsyncIOMotorClient(uri, **options)
+    from pymongo import AsyncMongoClient
+
+    return AsyncMongoClient(uri, **options)
+
+
+class MongoConnectionHandler:
+    """``async with MongoConnectionHandler(uri) as client:`` — a pinged, ready client.
+
+    ``driver`` picks Motor or PyMongo's native ``AsyncMongoClient``; both offer
+    the same collection API, so nothing above this class knows which it got.
+    """
+
+    def __init__(self, uri: str, *, driver: MongoDriver = "motor") -> None:
+        self._uri = uri
+        self._driver = driver
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            raise RuntimeError("MongoConnectionHandler is not open; use `async with`")
+        return self._client
+
+    async def __aenter__(self) -> Any:
+        try:
+            self._client = _mongo_client(self._uri, self._driver)
+            await self._client.admin.command("ping")
+        except (PyMongoError, PyMongoConfigurationError) as exc:
+            await self._close()
+            raise ServerUnavailableError(
+                f"cannot reach MongoDB at {redact_uri(self._uri)}: {type(exc).__name__}"
+            ) from exc
+        return self._client
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        closed = client.close()
+        if closed is not None:  # AsyncMongoClient.close() is a coroutine, Motor's is not
+            await closed
+
+
+class PostgresConnectionHandler:
+    """``async with PostgresConnectionHandler(dsn) as pool:`` — an open asyncpg pool."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 4) -> None:
+        self._dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def __aenter__(self) -> asyncpg.Pool:
+        self._pool = await open_postgres_pool(
+            self._dsn, min_size=self._min_size, max_size=self._max_size
+        )
+        return self._pool
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+
+async def open_postgres_pool(dsn: str, *, min_size: int, max_size: int) -> asyncpg.Pool:
+    """Create an asyncpg pool, turning connection failures into one clear error."""
+    try:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, timeout=CONNECT_TIMEOUT_S
+        )
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise ServerUnavailableError(
+            f"cannot reach PostgreSQL at {redact_uri(dsn)}: "
+            f"{type(exc).__name__}: {redact_uri(str(exc))}"
+        ) from exc
+    return pool

@@ -1,0 +1,46 @@
+"""The few exceptions migrationkit raises.
+
+Driver errors (pymongo, asyncpg, OS errors) are translated where they enter the
+package, with ``raise ... from exc`` so the original stays in the traceback::
+
+    MigrationKitError
+     ├── ConfigurationError        a setting or argument is wrong
+     ├── ServerUnavailableError    MongoDB or PostgreSQL cannot be reached / started
+     ├── WorkerError               a cluster worker failed
+     │    └── WorkerCrashedError   a worker process died without reporting
+     └── IntegrityCheckError       the target does not hold what was read
+"""
+
+from __future__ import annotations
+
+
+class MigrationKitError(Exception):
+    """Base class: every error migrationkit raises on purpose."""
+
+
+class ConfigurationError(MigrationKitError):
+    """A setting, argument or environment variable has a value we cannot use."""
+
+
+class ServerUnavailableError(MigrationKitError):
+    """A database server could not be reached or started."""
+
+
+class WorkerError(MigrationKitError):
+    """A cluster worker raised; the message carries the worker's own traceback."""
+
+    def __init__(self, worker: int, message: str, remote_traceback: str = "") -> None:
+        self.worker = worker
+        self.remote_traceback = remote_traceback
+        text = f"worker {worker} failed: {message}"
+        if remote_traceback:
+            text += f"\n\nWorker traceback:\n{remote_traceback.rstrip()}"
+        super().__init__(text)
+
+
+class WorkerCrashedError(WorkerError):
+    """A worker process or thread ended without saying why (killed, segfault)."""
+
+
+class IntegrityCheckError(MigrationKitError):
+    """After a migration, the target table does not hold what the source gave."""

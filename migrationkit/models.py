@@ -1,0 +1,92 @@
+"""The ``User`` record, and how a MongoDB document becomes a PostgreSQL row.
+
+Validation happens here, once, so that every backend and writer rejects the
+same documents with the same reasons.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+from bson import ObjectId, json_util
+from bson.json_util import JSONMode, JSONOptions
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+#: Column order of every row handed to PostgreSQL (``id`` is generated there).
+ROW_COLUMNS: tuple[str, ...] = ("mongo_id", "username", "email", "age", "registered_at")
+Row = tuple[str, str, str, int, datetime | None]
+
+_RELAXED = JSONOptions(json_mode=JSONMode.RELAXED, tz_aware=True)
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold U+0000; refusing here beats failing a whole COPY.
+    if "\x00" in value:
+        raise ValueError("contains a NUL character, which PostgreSQL text cannot store")
+    return value
+
+
+def _integral(value: Any) -> Any:
+    # Shells and JavaScript clients often store whole numbers as doubles (42.0).
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _is_email(value: str) -> str:
+    local, at, domain = value.partition("@")
+    if not (at and local and "." in domain and " " not in value):
+        raise ValueError("is not an e-mail address")
+    return value
+
+
+Text = Annotated[str, Field(strict=True, min_length=1, max_length=254), AfterValidator(_no_nul)]
+
+
+class User(BaseModel):
+    """One user as migrationkit moves it; extra document fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    username: Text
+    email: Annotated[Text, AfterValidator(_is_email)]
+    age: Annotated[int, BeforeValidator(_integral), Field(strict=True, ge=0, le=150)]
+    registered_at: datetime | None = None
+
+
+def mongo_key(document_id: Any) -> str:
+    """A text key for ``_id`` that keeps distinct ids distinct.
+
+    ObjectIds (the common case) become their 24-digit hex; every other type
+    becomes relaxed Extended JSON, whose quoting and ``$``-wrappers mean a
+    string ``"6b0a..."`` can never collide with the ObjectId of the same hex.
+    """
+    if isinstance(document_id, ObjectId):
+        return str(document_id)
+    return json_util.dumps(document_id, json_options=_RELAXED)
+
+
+def describe_errors(error: ValidationError) -> str:
+    """One line naming each bad field and why, e.g. ``age: must be <= 150 (got 200)``."""
+    parts = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in item["loc"]) or "document"
+        got = "" if item["type"] == "missing" else f" (got {item['input']!r:.60})"
+        parts.append(f"{field}: {item['msg']}{got}")
+    return "; ".join(parts)
+
+
+class RejectedDocument(BaseModel):
+    """A document that failed validation: never written, always reported."""
+
+    mongo_id: str
+    reason: str
+
+
+def document_to_row(document: Mapping[str, Any]) -> Row:
+    """Validate one MongoDB document and return its row; raises ``ValidationError``."""
+    user = User.model_validate(document)
+    return (mongo_key(document["_id"]), user.username, user.email, user.age, user.registered_at)

@@ -1,0 +1,65 @@
+"""What a migration reports: totals, speed and what each worker did."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+_log = logging.getLogger("migrationkit")
+
+#: How many rejected documents a report lists by id and reason (all are counted and logged).
+REJECTION_SAMPLES = 100
+
+
+@dataclass
+class WorkerStats:
+    """One worker's share of a run; ``spans`` are (start, end) monotonic times of its batches."""
+
+    worker: int
+    batches: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    busy_s: float = 0.0
+    spans: list[tuple[float, float]] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class MigrationReport:
+    """The outcome of one migration; ``to_dict()`` is what ``migrate --json`` prints."""
+
+    backend: str
+    workers: int
+    writer: str
+    batch_size: int
+    rows_read: int
+    rows_written: int
+    rows_rejected: int
+    elapsed_s: float
+    per_worker: list[WorkerStats]
+    rejected_samples: list[tuple[str, str]] = field(default_factory=list)
+    source: str = ""
+    target: str = ""
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows_read / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def to_dict(self, *, include_spans: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        data["rows_per_s"] = round(self.rows_per_s, 1)
+        data["elapsed_s"] = round(self.elapsed_s, 3)
+        for worker in data["per_worker"]:
+            worker["busy_s"] = round(worker["busy_s"], 3)
+            if not include_spans:
+                del worker["spans"]
+        data["rejected_samples"] = [
+            {"mongo_id": mongo_id, "reason": reason} for mongo_id, reason in self.rejected_samples
+        ]
+        return data
+
+
+def log_rejections(rejected: tuple[tuple[str, str], ...]) -> None:
+    """Log every rejected document by id and reason: reported, never silently dropped."""
+    for mongo_id, reason in rejected:
+        _log.warning("rejected document _id=%s: %s", mongo_id, reason)

@@ -1,0 +1,76 @@
+"""Settings from ``MIGRATIONKIT_*`` environment variables (or keyword arguments).
+
+Connection strings are :class:`~pydantic.SecretStr`: they print as ``**********``
+and the helpers here give a redacted form for logs and reports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Backend = Literal["asyncio", "threading", "multiprocessing"]
+Writer = Literal["copy", "executemany", "insert"]
+MongoDriver = Literal["motor", "pymongo"]
+
+#: Workers per CPU core, as the original project's ``CPU_CORES * multiplier``.
+#: Writers spend most of their time waiting on PostgreSQL, so two per core keep
+#: the server busy without drowning a small machine in context switches.
+WORKERS_PER_CORE = 2
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<userinfo>[^@/]*)@", re.IGNORECASE)
+_PASSWORD_PARAM = re.compile(r"(?P<key>password=)[^&\s]*", re.IGNORECASE)
+
+
+def default_workers() -> int:
+    """``os.cpu_count() * WORKERS_PER_CORE``, at least 2."""
+    return max(2, (os.cpu_count() or 1) * WORKERS_PER_CORE)
+
+
+def redact_uri(uri: str) -> str:
+    """Hide the password in a URI or DSN, keep the user, host and database readable."""
+
+    def _hide(match: re.Match[str]) -> str:
+        user = match["userinfo"].split(":", 1)[0]
+        return f"{match['scheme']}{user}:***@" if ":" in match["userinfo"] else match[0]
+
+    return _PASSWORD_PARAM.sub(r"\g<key>***", _CREDENTIALS.sub(_hide, uri))
+
+
+class Settings(BaseSettings):
+    """Everything a migration needs; unset URIs mean "use the embedded servers"."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MIGRATIONKIT_", env_file=None, extra="forbid", validate_default=True
+    )
+
+    mongo_uri: SecretStr | None = None
+    pg_dsn: SecretStr | None = None
+    mongo_driver: MongoDriver = "motor"
+    mongo_database: str = "migrationkit"
+    mongo_collection: str = "users"
+    pg_table: str = "users"
+    batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    workers: int = Field(default_factory=default_workers, ge=1, le=256)
+    queue_depth: int = Field(default=2, ge=1, le=64)
+    backend: Backend = "asyncio"
+    writer: Writer = "copy"
+
+    @field_validator("pg_table", "mongo_collection", "mongo_database")
+    @classmethod
+    def _plain_identifier(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
+            raise ValueError("use letters, digits and underscores, starting with a letter")
+        return value
+
+    def redacted(self) -> dict[str, object]:
+        """The settings as a dict safe to log or print: passwords hidden."""
+        data = self.model_dump()
+        for key in ("mongo_uri", "pg_dsn"):
+            secret = getattr(self, key)
+            data[key] = redact_uri(secret.get_secret_value()) if secret else None
+        return data
