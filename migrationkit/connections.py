@@ -20,10 +20,9 @@ CONNECT_TIMEOUT_S = 10.0
 
 
 def _mongo_client(uri: str, driver: MongoDriver) -> Any:
-    options: dict[str, Any] = {
-        "serverSelectionTimeoutMS": int(CONNECT_TIMEOUT_S * 1000),
-        "tz_aware": True,
-    }
+    options: dict[str, Any] = {"tz_aware": True}
+    if "serverselectiontimeoutms" not in uri.lower():  # keyword options beat the URI's
+        options["serverSelectionTimeoutMS"] = int(CONNECT_TIMEOUT_S * 1000)
     if driver == "motor":
         from motor.motor_asyncio import AsyncIOMotorClient
 

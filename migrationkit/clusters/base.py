@@ -149,6 +149,7 @@ class ClusterMigrationBase(ABC):
     async def _deliver(self, worker: int, item: Batch | None) -> None:
         while not await self._put(worker, item, POLL_S):
             await self._pump(0)
+            await self._check_alive()
             await self._raise_if_failed()
 
     async def _raise_if_failed(self) -> None:
@@ -176,10 +177,15 @@ class ClusterMigrationBase(ABC):
             self._handle(event)
             event = await self._next_event(0)
         if timeout > 0:
-            self._check_alive()
+            await self._check_alive()
 
-    def _check_alive(self) -> None:
-        for worker, how in self._ended_workers().items():
+    async def _check_alive(self) -> None:
+        """Turn a worker that ended without ``Stopped`` or ``Failed`` into a crash error."""
+        ended = self._ended_workers()
+        if not ended.keys() - self._stopped:
+            return
+        await self._pump(0)  # what it sent before it ended is readable now: don't miss it
+        for worker, how in ended.items():
             if worker not in self._stopped and self._failure is None:
                 self._failure = WorkerCrashedError(
                     worker, f"{self.name} worker {worker} ended without reporting ({how})"

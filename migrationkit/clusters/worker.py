@@ -8,11 +8,13 @@ thread or process, reading from a blocking queue (see :func:`blocking_worker_mai
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import queue
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,18 +33,35 @@ Transform = Callable[[Mapping[str, Any]], Row]
 PARENT_CHECK_S = 1.0
 
 
+Sink = Callable[[Sequence[Row]], Awaitable[int]]
+SinkOpener = Callable[["WorkerJob"], AbstractAsyncContextManager[Sink]]
+
+
+@asynccontextmanager
+async def postgres_sink(job: WorkerJob) -> AsyncIterator[Sink]:
+    """One persistent PostgreSQL connection per worker, writing with ``job.writer``."""
+    async with (
+        PostgresConnectionHandler(job.pg_dsn, min_size=1, max_size=1) as pool,
+        pool.acquire() as connection,
+    ):
+        repository = UserPostgresRepository(connection, table=job.table)
+        yield functools.partial(repository.write, writer=job.writer)
+
+
 @dataclass(frozen=True)
 class WorkerJob:
     """What each worker does with a batch. Picklable: process workers get a copy.
 
-    ``transform`` must be a module-level function (process pools pickle it by name);
-    it raises ``ValueError`` (pydantic's ``ValidationError`` is one) to reject a document.
+    ``transform`` and ``open_sink`` must be module-level functions (process
+    workers receive them pickled by name). ``transform`` raises ``ValueError``
+    (pydantic's ``ValidationError`` is one) to reject a document.
     """
 
     pg_dsn: str = field(repr=False)
     table: str = "users"
     writer: Writer = "copy"
     transform: Transform = document_to_row
+    open_sink: SinkOpener = postgres_sink
 
 
 def transform_batch(batch: Batch, transform: Transform) -> tuple[list[Row], list[tuple[str, str]]]:
@@ -64,18 +83,14 @@ async def run_worker(
     receive: Callable[[], Awaitable[Batch | None]],
     emit: Callable[[WorkerEvent], Any],
 ) -> None:
-    """Open one PostgreSQL connection, then write batches until ``STOP``; never raises."""
+    """Open the sink (a PostgreSQL connection), write batches until ``STOP``; never raises."""
     try:
-        async with (
-            PostgresConnectionHandler(job.pg_dsn, min_size=1, max_size=1) as pool,
-            pool.acquire() as connection,
-        ):
-            repository = UserPostgresRepository(connection, table=job.table)
+        async with job.open_sink(job) as write:
             emit(Ready(index))
             while (batch := await receive()) is not STOP:
                 started = time.monotonic()
                 rows, rejected = transform_batch(batch, job.transform)
-                written = await repository.write(rows, writer=job.writer)
+                written = await write(rows)
                 emit(BatchDone(index, written, tuple(rejected), started, time.monotonic()))
     except Exception as exc:
         emit(Failed(index, f"{type(exc).__name__}: {exc}", traceback.format_exc()))

@@ -1,0 +1,82 @@
+"""Shared fixtures: one pair of real embedded servers for the whole test session."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrationkit import (
+    Endpoints,
+    MongoConnectionHandler,
+    PostgresConnectionHandler,
+    Settings,
+    UserMongoRepository,
+    UserPostgresRepository,
+)
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Endpoints]:
+    """Embedded MongoDB-wire and PostgreSQL servers in a throwaway home, stopped at the end."""
+    from migrationkit.embedded import EmbeddedServers
+
+    home = Path(tempfile.mkdtemp(prefix="mk-test-", dir="/tmp"))
+    embedded = EmbeddedServers(home)
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def make_settings(servers: Endpoints) -> Callable[..., Settings]:
+    """Settings on the test servers, with a collection and table no other test uses."""
+    number = next(_names)
+
+    def make(**overrides: Any) -> Settings:
+        options: dict[str, Any] = {
+            "mongo_uri": servers.mongo_uri,
+            "pg_dsn": servers.pg_dsn,
+            "mongo_collection": f"users_{number}",
+            "pg_table": f"users_{number}",
+            "workers": 2,
+            "batch_size": 500,
+        }
+        return Settings(**(options | overrides))
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def source(settings: Settings) -> AsyncIterator[UserMongoRepository]:
+    """The test's MongoDB collection, empty at the start and dropped at the end."""
+    assert settings.mongo_uri is not None
+    async with MongoConnectionHandler(settings.mongo_uri.get_secret_value()) as client:
+        repository = UserMongoRepository(client[settings.mongo_database][settings.mongo_collection])
+        await repository.drop()
+        yield repository
+        await repository.drop()
+
+
+@pytest.fixture
+async def target(settings: Settings) -> AsyncIterator[UserPostgresRepository]:
+    """The test's PostgreSQL table (dropped at the end)."""
+    assert settings.pg_dsn is not None
+    async with PostgresConnectionHandler(settings.pg_dsn.get_secret_value()) as pool:
+        repository = UserPostgresRepository(pool, table=settings.pg_table)
+        yield repository
+        await repository.drop_table()

@@ -1,0 +1,75 @@
+"""Fake sinks and transforms for cluster tests: module-level so process workers can load them.
+
+Rows are ``(mongo_id, "u", "u@x.org", 0, None)``; the ``_id`` decides what a fake does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from migrationkit.clusters.worker import Sink, SinkOpener, WorkerJob
+from migrationkit.models import Row
+
+SinkOpenerType = SinkOpener
+
+#: Released by a test to let ``gated_sink`` workers finish their batch.
+GATE = threading.Event()
+
+
+def fake_row(document: Mapping[str, Any]) -> Row:
+    if document.get("bad"):
+        raise ValueError("marked bad by the test")
+    return (str(document["_id"]), "u", "u@x.org", 0, None)
+
+
+def documents(start: int, count: int, **extra: Any) -> list[dict[str, Any]]:
+    return [{"_id": number, **extra} for number in range(start, start + count)]
+
+
+@asynccontextmanager
+async def counting_sink(job: WorkerJob) -> AsyncIterator[Sink]:
+    async def write(rows: Sequence[Row]) -> int:
+        return len(rows)
+
+    yield write
+
+
+@asynccontextmanager
+async def failing_sink(job: WorkerJob) -> AsyncIterator[Sink]:
+    async def write(rows: Sequence[Row]) -> int:
+        if any(row[0] == "13" for row in rows):
+            raise RuntimeError("disk on fire while writing row 13")
+        return len(rows)
+
+    yield write
+
+
+@asynccontextmanager
+async def dying_sink(job: WorkerJob) -> AsyncIterator[Sink]:
+    async def write(rows: Sequence[Row]) -> int:
+        if any(row[0] == "13" for row in rows):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return len(rows)
+
+    yield write
+
+
+@asynccontextmanager
+async def unopenable_sink(job: WorkerJob) -> AsyncIterator[Sink]:
+    raise ConnectionRefusedError("nobody listens on the fake database port")
+    yield  # pragma: no cover
+
+
+@asynccontextmanager
+async def gated_sink(job: WorkerJob) -> AsyncIterator[Sink]:
+    async def write(rows: Sequence[Row]) -> int:
+        await asyncio.to_thread(GATE.wait)
+        return len(rows)
+
+    yield write
