@@ -27,6 +27,7 @@ from migrationkit.repositories import UserMongoRepository
 from migrationkit.repositories.postgres import WRITERS
 from migrationkit.seeding import seed_users
 from migrationkit.settings import Settings
+from migrationkit.transforms import TRANSFORMS
 
 
 def positive_int(text: str) -> int:
@@ -66,6 +67,12 @@ def add_migration_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int)
     parser.add_argument("--writer", choices=WRITERS)
     parser.add_argument("--mongo-driver", choices=["motor", "pymongo"])
+    parser.add_argument(
+        "--transform",
+        choices=list(TRANSFORMS),
+        default="validate",
+        help="per-row work: validate only, or also pseudonymise e-mails (CPU-heavy)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -119,7 +126,9 @@ async def cmd_migrate(args: argparse.Namespace) -> None:
         writer=args.writer,
         mongo_driver=args.mongo_driver,
     )
-    report = await migrate(settings, progress=progress_for(args))
+    report = await migrate(
+        settings, progress=progress_for(args), transform=TRANSFORMS[args.transform]
+    )
     if args.json:
         print(json.dumps(report.to_dict()))
     else:

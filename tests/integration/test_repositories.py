@@ -16,7 +16,8 @@ async def test_keyset_batches_read_every_document_once_in_id_order(
     batches = [batch async for batch in source.iter_batches(500)]
     ids = [doc["_id"] for batch in batches for doc in batch]
     assert [len(batch) for batch in batches] == [500, 500, 500, 500, 345]
-    assert ids == sorted(ids) and len(set(ids)) == 2_345
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 2_345
 
 
 async def test_keyset_batches_resume_after_a_given_id(source: UserMongoRepository) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from migrationkit.clusters import ClusterMigrationFactory, WorkerJob
+from migrationkit.clusters import ClusterMigrationBase, ClusterMigrationFactory, WorkerJob
 from migrationkit.errors import WorkerCrashedError, WorkerError
 from migrationkit.progress import CountingProgress
 from tests.unit import fakes
@@ -95,9 +95,7 @@ async def test_a_failing_worker_raises_one_error_with_its_traceback(backend: str
     cluster = ClusterMigrationFactory.create(backend, 2, job=job(fakes.failing_sink))
     started = time.monotonic()
     with pytest.raises(WorkerError, match="disk on fire") as raised:
-        async with cluster:
-            for start in range(0, 200, 10):
-                await cluster.submit(fakes.documents(start, 10))
+        await feed(cluster, batches=20)
     assert time.monotonic() - started < 15
     assert "fakes.py" in raised.value.remote_traceback  # the frame where it was raised
     assert "Worker traceback" in str(raised.value)
@@ -108,9 +106,7 @@ async def test_a_killed_worker_process_is_reported_within_seconds() -> None:
     cluster = ClusterMigrationFactory.create("multiprocessing", 2, job=job(fakes.dying_sink))
     started = time.monotonic()
     with pytest.raises(WorkerCrashedError, match="killed by SIGKILL"):
-        async with cluster:
-            for start in range(0, 200, 10):
-                await cluster.submit(fakes.documents(start, 10))
+        await feed(cluster, batches=20)
     assert time.monotonic() - started < 15
     await assert_workers_gone(cluster)
 
@@ -124,11 +120,20 @@ async def test_a_worker_that_cannot_connect_fails_start(backend: str) -> None:
 
 async def test_an_error_in_the_caller_stops_the_workers(backend: str) -> None:
     cluster = ClusterMigrationFactory.create(backend, 2, job=job())
-    with pytest.raises(KeyError):
-        async with cluster:
-            await cluster.submit(fakes.documents(0, 5))
-            raise KeyError("the reader broke")
+    with pytest.raises(KeyError, match="the reader broke"):
+        await feed(cluster, batches=1, then_raise=KeyError("the reader broke"))
     await assert_workers_gone(cluster)
+
+
+async def feed(
+    cluster: ClusterMigrationBase, *, batches: int, then_raise: Exception | None = None
+) -> None:
+    """Run the cluster over ``batches`` batches of 10 documents, like a migration does."""
+    async with cluster:
+        for number in range(batches):
+            await cluster.submit(fakes.documents(number * 10, 10))
+        if then_raise is not None:
+            raise then_raise
 
 
 async def wait_for(condition: object, timeout: float = 10.0) -> None:
