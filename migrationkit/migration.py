@@ -68,7 +68,8 @@ async def migrate(
         started = time.perf_counter()
         try:
             async with cluster:
-                async for batch in source.iter_batches(settings.batch_size):
+                batches = source.iter_batches(settings.batch_size, raw=cluster.reads_raw_bson)
+                async for batch in batches:
                     rows_read += len(batch)
                     await cluster.submit(batch)
         finally:

@@ -41,6 +41,8 @@ class ClusterMigrationBase(ABC):
     """
 
     name: ClassVar[str]
+    #: Ask the reader for undecoded BSON: the workers decode it (worth it across processes).
+    reads_raw_bson: ClassVar[bool] = False
 
     def __init__(
         self,

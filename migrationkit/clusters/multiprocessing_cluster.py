@@ -29,6 +29,8 @@ def describe_exit(exitcode: int | None) -> str:
 
 class ClusterMigrationMultiprocessing(BlockingQueueCluster):
     name = "multiprocessing"
+    # Raw BSON pickles as plain bytes; decoding moves from the parent to the children.
+    reads_raw_bson = True
 
     def _new_queue(self, maxsize: int) -> Any:
         return self._context.Queue(maxsize)

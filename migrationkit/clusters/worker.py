@@ -18,6 +18,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import bson
+from bson.codec_options import CodecOptions
 from pydantic import ValidationError
 
 from migrationkit.clusters.events import STOP, BatchDone, Failed, Ready, Stopped, WorkerEvent
@@ -26,7 +28,8 @@ from migrationkit.models import Row, describe_errors, document_to_row, mongo_key
 from migrationkit.repositories.postgres import UserPostgresRepository
 from migrationkit.settings import Writer
 
-Batch = Sequence[Mapping[str, Any]]
+Batch = Sequence[Mapping[str, Any] | bytes]
+BSON_OPTIONS: CodecOptions[Any] = CodecOptions(tz_aware=True)
 Transform = Callable[[Mapping[str, Any]], Row]
 
 #: How often a blocked process worker checks that its parent is still alive.
@@ -65,10 +68,14 @@ class WorkerJob:
 
 
 def transform_batch(batch: Batch, transform: Transform) -> tuple[list[Row], list[tuple[str, str]]]:
-    """Rows for the valid documents, and (mongo_id, reason) for the others."""
+    """Rows for the valid documents, and (mongo_id, reason) for the others.
+
+    A document may arrive as raw BSON ``bytes`` (see ``reads_raw_bson``): decode it here.
+    """
     rows: list[Row] = []
     rejected: list[tuple[str, str]] = []
-    for document in batch:
+    for item in batch:
+        document = bson.decode(item, BSON_OPTIONS) if isinstance(item, bytes) else item
         try:
             rows.append(transform(document))
         except ValueError as exc:

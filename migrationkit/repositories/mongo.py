@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from bson.raw_bson import RawBSONDocument
 from pymongo.errors import CursorNotFound
 
 Document = Mapping[str, Any]
 
+#: Sort by ``_id`` *and* hint its index: MongoDB then walks the index instead of
+#: sorting, and SecantusDB streams its ``_id``-keyed table instead of sorting the
+#: whole collection in memory first (measured: 30k/s sorted, 66k/s hinted, 200k docs).
+ID_ORDER = [("_id", 1)]
+
 #: Give up on a collection whose cursor keeps dying rather than loop forever.
 MAX_CURSOR_RESTARTS = 5
+
+
+def _unwrap(batch: list[Any], raw: bool) -> list[Any]:
+    return [document.raw for document in batch] if raw else batch
 
 
 class UserMongoRepository:
@@ -38,8 +48,8 @@ class UserMongoRepository:
         await self._collection.drop()
 
     async def iter_batches(
-        self, batch_size: int, *, after: Any = None
-    ) -> AsyncIterator[list[Document]]:
+        self, batch_size: int, *, after: Any = None, raw: bool = False
+    ) -> AsyncIterator[list[Any]]:
         """Yield every document exactly once, in ``_id`` order, ``batch_size`` at a time.
 
         Keyset paging: one cursor sorted by ``_id`` (any BSON type: MongoDB orders
@@ -47,18 +57,25 @@ class UserMongoRepository:
         server drops it. Never ``skip``, and not one query per page: a server that
         cannot seek an ``_id`` range (SecantusDB scans the collection for each query)
         would make per-page queries quadratic.
+
+        With ``raw=True`` each document comes as its undecoded BSON ``bytes``:
+        cheap to pickle to a worker process, which decodes it there.
         """
+        collection = self._collection
+        if raw:
+            options = collection.codec_options.with_options(document_class=RawBSONDocument)
+            collection = collection.with_options(codec_options=options)
         last, restarts = after, 0
-        batch: list[Document] = []
+        batch: list[Any] = []
         while True:
             query = {} if last is None else {"_id": {"$gt": last}}
-            cursor = self._collection.find(query, sort=[("_id", 1)], batch_size=batch_size)
+            cursor = collection.find(query, sort=ID_ORDER, hint=ID_ORDER, batch_size=batch_size)
             try:
                 async for document in cursor:
                     batch.append(document)
                     if len(batch) == batch_size:
                         last = batch[-1]["_id"]
-                        yield batch
+                        yield _unwrap(batch, raw)
                         batch = []
             except CursorNotFound:
                 restarts += 1
@@ -66,14 +83,14 @@ class UserMongoRepository:
                     raise
                 if batch:
                     last = batch[-1]["_id"]
-                    yield batch
+                    yield _unwrap(batch, raw)
                     batch = []
                 continue
             finally:
                 await cursor.close()
             break
         if batch:
-            yield batch
+            yield _unwrap(batch, raw)
 
     async def iter_batches_skip_limit(self, batch_size: int) -> AsyncIterator[list[Document]]:
         """The original project's pager, kept as a teaching baseline: do not use it.

@@ -1,0 +1,115 @@
+"""The ``migrationkit`` command as a user runs it: a real process, real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from migrationkit import Endpoints
+
+pytestmark = pytest.mark.integration
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run(servers: Endpoints) -> Run:
+    """Run ``python -m migrationkit ARGS`` against the test servers, on a fresh collection."""
+    env = {
+        **os.environ,
+        "MIGRATIONKIT_MONGO_URI": servers.mongo_uri,
+        "MIGRATIONKIT_PG_DSN": servers.pg_dsn,
+        "MIGRATIONKIT_MONGO_COLLECTION": "cli_users",
+        "MIGRATIONKIT_PG_TABLE": "cli_users",
+        "MIGRATIONKIT_WORKERS": "2",
+    }
+
+    def run(*args: str, **env_overrides: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "migrationkit", *args],
+            env=env | env_overrides,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    return run
+
+
+def test_seed_then_migrate_json_reports_every_row_for_every_backend_and_writer(
+    run: Run, servers: Endpoints
+) -> None:
+    seeded = run("seed", "--count", "1500", "--quiet")
+    assert seeded.returncode == 0, seeded.stderr
+    assert "seeded 1,500 users" in seeded.stdout
+    password = servers.pg_dsn.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+    for backend in ("asyncio", "threading", "multiprocessing"):
+        for writer in ("copy", "executemany", "insert"):
+            done = run(
+                "migrate", "--backend", backend, "--writer", writer, "--json", "--batch-size", "400"
+            )
+            assert done.returncode == 0, done.stderr
+            report = json.loads(done.stdout)
+            assert report["rows_read"] == report["rows_written"] == 1500
+            assert report["rows_rejected"] == 0
+            assert (report["backend"], report["writer"], report["workers"]) == (backend, writer, 2)
+            assert {"elapsed_s", "rows_per_s", "batch_size", "per_worker"} <= report.keys()
+            assert len(report["per_worker"]) == 2
+            assert password not in done.stdout + done.stderr
+
+
+def test_migrate_prints_a_table_by_default(run: Run) -> None:
+    assert run("seed", "--count", "300", "--quiet").returncode == 0
+    done = run("migrate", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "rows/s" in done.stdout
+    assert "asyncio" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["migrate", "--workers", "0"], ["migrate", "--backend", "fibers"], ["seed", "--count", "x"]],
+)
+def test_bad_arguments_get_one_line_and_exit_2(run: Run, args: list[str]) -> None:
+    done = run(*args)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("migrationkit")
+
+
+def test_a_bad_setting_from_the_environment_is_one_clear_line(run: Run) -> None:
+    done = run("migrate", MIGRATIONKIT_BATCH_SIZE="-5")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "migrationkit: error: invalid settings: "
+        "batch_size: Input should be greater than or equal to 1"
+    )
+
+
+def test_an_unreachable_server_is_one_line_without_a_traceback(run: Run) -> None:
+    done = run(
+        "migrate",
+        MIGRATIONKIT_MONGO_URI="mongodb://u:hunter2@127.0.0.1:9/?serverSelectionTimeoutMS=300",
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith(
+        "migrationkit: error: cannot reach MongoDB at mongodb://u:***@"
+    )
+    assert "Traceback" not in done.stderr
+    assert "hunter2" not in done.stderr
+
+
+def test_demo_migrates_with_every_backend_and_prints_a_comparison(run: Run) -> None:
+    done = run("demo", "--count", "1000")
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.split("backend", 1)[1]
+    for backend in ("asyncio", "threading", "multiprocessing"):
+        assert backend in table
+    assert "MISMATCH" not in table
+    assert table.count(" ok") == 3
