@@ -10,20 +10,22 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from migrationkit.clusters import ClusterMigrationFactory
-from migrationkit.connections import MongoConnectionHandler
+from migrationkit.connections import MongoConnectionHandler, PostgresConnectionHandler
+from migrationkit.doctor import add_doctor_parser, cmd_doctor
 from migrationkit.endpoints import resolve_endpoints
 from migrationkit.errors import ConfigurationError, MigrationKitError
 from migrationkit.migration import migrate
 from migrationkit.progress import NullProgress, Progress, TqdmProgress
 from migrationkit.report import MigrationReport
-from migrationkit.repositories import UserMongoRepository
+from migrationkit.repositories import UserMongoRepository, UserPostgresRepository
 from migrationkit.repositories.postgres import WRITERS
 from migrationkit.seeding import seed_users
 from migrationkit.settings import Settings
@@ -43,7 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     servers = commands.add_parser("servers", help="embedded MongoDB-wire and PostgreSQL servers")
-    servers.add_argument("action", choices=["start", "stop", "status"])
+    servers.add_argument(
+        "action",
+        choices=["start", "stop", "status", "reset"],
+        help="reset: back to a clean, seeded state (instructors)",
+    )
+    servers.add_argument("--count", type=positive_int, default=100_000, help="reset: users to seed")
+    servers.add_argument("--seed", type=int, default=0, help="reset: same seed, same users")
 
     seed = commands.add_parser("seed", help="fill the MongoDB collection with fake users")
     seed.add_argument("--count", type=positive_int, default=100_000)
@@ -54,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("migrate", help="copy the users collection into PostgreSQL")
     add_migration_options(run)
     run.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    run.add_argument(
+        "--resume", action="store_true", help="continue after the last checkpoint, keep the table"
+    )
+
+    rejects = commands.add_parser("rejects", help="list documents set aside, with the reason")
+    rejects.add_argument("--limit", type=positive_int, default=20)
+
+    add_doctor_parser(commands)
 
     demo = commands.add_parser("demo", help="seed, then migrate with every backend and compare")
     demo.add_argument("--count", type=positive_int, default=100_000)
@@ -96,6 +112,13 @@ def progress_for(args: argparse.Namespace) -> Progress:
 def cmd_servers(args: argparse.Namespace) -> None:
     from migrationkit.embedded import EmbeddedServers
 
+    if args.action == "reset":
+        from migrationkit.workshop import reset_workshop
+
+        reset_workshop(
+            count=args.count, seed=args.seed, progress=TqdmProgress(), settings=load_settings()
+        )
+        return
     servers = EmbeddedServers()
     if args.action == "start":
         servers.start()
@@ -127,13 +150,39 @@ async def cmd_migrate(args: argparse.Namespace) -> None:
         mongo_driver=args.mongo_driver,
     )
     report = await migrate(
-        settings, progress=progress_for(args), transform=TRANSFORMS[args.transform]
+        settings,
+        progress=progress_for(args),
+        transform=TRANSFORMS[args.transform],
+        resume=args.resume,
     )
     if args.json:
         print(json.dumps(report.to_dict()))
-    else:
-        print(format_table([report]))
-        print_rejections(report)
+        return
+    if report.resumed_after is not None:
+        print(f"resumed after _id {report.resumed_after}")
+    print(format_table([report]))
+    print_rejections(report)
+
+
+async def cmd_rejects(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    endpoints = await asyncio.to_thread(resolve_endpoints, settings)
+    async with PostgresConnectionHandler(endpoints.pg_dsn) as pool:
+        repository = UserPostgresRepository(pool, table=settings.pg_table)
+        await repository.create_tables()
+        total = await repository.count_rejected()
+        for record in await repository.rejections(limit=args.limit):
+            print(f"_id {record['mongo_id']}  ({record['rejected_at']:%Y-%m-%d %H:%M:%S})")
+            print(f"  reason:   {record['reason']}")
+            print(f"  document: {shorten(record['document'], 200)}")
+    shown = min(total, args.limit)
+    print(f"{total:,} rejected documents in {repository.rejected_table} (showing {shown}).")
+    if total:
+        print("Fix them in MongoDB, then run `migrationkit migrate` again to pick them up.")
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 async def cmd_demo(args: argparse.Namespace) -> None:
@@ -168,9 +217,10 @@ def format_table(reports: Sequence[MigrationReport]) -> str:
 def print_rejections(report: MigrationReport) -> None:
     if not report.rows_rejected:
         return
-    print(f"\n{report.rows_rejected:,} documents were rejected (not written); first reasons:")
+    print(f"\n{report.rows_rejected:,} documents were set aside, not written; first reasons:")
     for mongo_id, reason in report.rejected_samples[:10]:
         print(f"  _id {mongo_id}: {reason}")
+    print("See them all with `migrationkit rejects`.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -179,16 +229,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    commands = {
+        "seed": cmd_seed,
+        "migrate": cmd_migrate,
+        "rejects": cmd_rejects,
+        "demo": cmd_demo,
+    }
     try:
         if args.command == "servers":
             cmd_servers(args)
+        elif args.command == "doctor":
+            return cmd_doctor(args)
         else:
-            command = {"seed": cmd_seed, "migrate": cmd_migrate, "demo": cmd_demo}[args.command]
-            asyncio.run(command(args))
+            asyncio.run(cancelled_by_sigterm(commands[args.command](args)))
     except MigrationKitError as exc:
         print(f"migrationkit: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("migrationkit: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        # asyncio.run turns Ctrl-C into KeyboardInterrupt; our SIGTERM handler cancels.
+        by = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
+        print(f"migrationkit: stopped by {by}", file=sys.stderr)
+        return 128 + (signal.SIGINT if by == "Ctrl-C" else signal.SIGTERM)
     return 0
+
+
+async def cancelled_by_sigterm(command: Coroutine[Any, Any, None]) -> None:
+    """Run ``command``; SIGTERM cancels it, so cleanup runs just as for Ctrl-C."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await command
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)

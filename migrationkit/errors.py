@@ -6,6 +6,7 @@ package, with ``raise ... from exc`` so the original stays in the traceback::
     MigrationKitError
      ├── ConfigurationError        a setting or argument is wrong
      ├── ServerUnavailableError    MongoDB or PostgreSQL cannot be reached / started
+     │    └── TransientFaultError  a fault that retrying with backoff did not heal
      ├── WorkerError               a cluster worker failed
      │    └── WorkerCrashedError   a worker process died without reporting
      └── IntegrityCheckError       the target does not hold what was read
@@ -24,6 +25,10 @@ class ConfigurationError(MigrationKitError):
 
 class ServerUnavailableError(MigrationKitError):
     """A database server could not be reached or started."""
+
+
+class TransientFaultError(ServerUnavailableError):
+    """A dropped connection or restarting server that did not come back in time."""
 
 
 class WorkerError(MigrationKitError):

@@ -1,4 +1,4 @@
-"""``migrate``: MongoDB source → worker cluster → PostgreSQL sink, checked at the end."""
+"""``migrate``: MongoDB source → worker cluster → PostgreSQL sink, checkpointed and checked."""
 
 from __future__ import annotations
 
@@ -7,19 +7,28 @@ import logging
 import time
 from typing import Any
 
-from migrationkit.clusters import ClusterMigrationFactory, WorkerJob
-from migrationkit.clusters.worker import Transform
-from migrationkit.connections import MongoConnectionHandler, PostgresConnectionHandler
+import asyncpg
+
+from migrationkit.batches import Transform, last_id
+from migrationkit.clusters import ClusterMigrationBase, ClusterMigrationFactory, WorkerJob
+from migrationkit.connections import MongoConnectionHandler, ReconnectingConnection
 from migrationkit.dispatch import Dispatcher
 from migrationkit.endpoints import Endpoints, resolve_endpoints
-from migrationkit.errors import IntegrityCheckError
+from migrationkit.errors import ConfigurationError, IntegrityCheckError, MigrationKitError
 from migrationkit.models import document_to_row
 from migrationkit.progress import NullProgress, Progress
 from migrationkit.report import MigrationReport
 from migrationkit.repositories import UserMongoRepository, UserPostgresRepository
+from migrationkit.repositories.checkpoints import Checkpoint, CheckpointRepository
+from migrationkit.retry import POSTGRES_TRANSIENT
 from migrationkit.settings import Settings, redact_uri
 
 log = logging.getLogger(__name__)
+
+#: Save the checkpoint at most this often while batches complete.
+CHECKPOINT_INTERVAL_S = 0.5
+#: How long a failing run may spend saving its last checkpoint.
+FAILURE_SAVE_TIMEOUT_S = 5.0
 
 
 async def migrate(
@@ -29,49 +38,68 @@ async def migrate(
     progress: Progress | None = None,
     dispatcher: Dispatcher | None = None,
     transform: Transform = document_to_row,
+    resume: bool = False,
 ) -> MigrationReport:
-    """Copy every user document into a fresh ``users`` table and report how it went.
+    """Copy every user document into the ``users`` table (or set it aside) and report.
 
-    The table is created if missing and emptied first, so a re-run gives the same
-    table. Raises :class:`IntegrityCheckError` if the table does not end up holding
-    exactly the rows read minus the rejected ones.
+    A fresh run empties the table and its dead-letter table first. ``resume=True``
+    continues after the last checkpoint instead (a fresh run if there is none).
+    Raises :class:`IntegrityCheckError` unless every document read is, exactly once,
+    either in the table or in the dead-letter table.
     """
     settings = settings or Settings()
-    where = (
-        endpoints if endpoints is not None else await asyncio.to_thread(resolve_endpoints, settings)
-    )
+    if endpoints is None:
+        endpoints = await asyncio.to_thread(resolve_endpoints, settings)
     progress = progress or NullProgress()
+    policy = settings.retry_policy
+    source_name = f"{settings.mongo_database}.{settings.mongo_collection}"
     async with (
-        MongoConnectionHandler(where.mongo_uri, driver=settings.mongo_driver) as client,
-        PostgresConnectionHandler(where.pg_dsn, max_size=2) as pool,
+        MongoConnectionHandler(endpoints.mongo_uri, driver=settings.mongo_driver) as client,
+        ReconnectingConnection(endpoints.pg_dsn, policy=policy) as postgres,
     ):
         source = UserMongoRepository(client[settings.mongo_database][settings.mongo_collection])
-        target = UserPostgresRepository(pool, table=settings.pg_table)
-        await target.create_table()
-        await target.truncate()
-        job = WorkerJob(
-            pg_dsn=where.pg_dsn,
-            table=settings.pg_table,
-            writer=settings.writer,
-            transform=transform,
+        start = await postgres.run(
+            lambda db: _starting_point(db, settings, source_name, resume=resume),
+            what="preparing the target tables",
         )
         cluster = ClusterMigrationFactory.create(
             settings.backend,
             settings.workers,
-            job=job,
+            job=WorkerJob(
+                pg_dsn=endpoints.pg_dsn,
+                table=settings.pg_table,
+                writer=settings.writer,
+                transform=transform,
+                retry=policy,
+            ),
             queue_depth=settings.queue_depth,
             dispatcher=dispatcher,
             progress=progress,
         )
-        progress.start(await source.estimated_count(), f"{settings.backend}/{settings.writer}")
+        saver = _CheckpointSaver(postgres, settings.pg_table, source_name)
+        done_before = start.rows_done if start else 0
+        total = await source.estimated_count()
+        progress.start(max(total - done_before, 0), f"{settings.backend}/{settings.writer}")
         rows_read = 0
         started = time.perf_counter()
         try:
             async with cluster:
-                batches = source.iter_batches(settings.batch_size, raw=cluster.reads_raw_bson)
+                batches = source.iter_batches(
+                    settings.batch_size,
+                    after=start.last_id if start else None,
+                    raw=cluster.reads_raw_bson,
+                    policy=policy,
+                )
                 async for batch in batches:
                     rows_read += len(batch)
-                    await cluster.submit(batch)
+                    await cluster.submit(
+                        batch, checkpoint=(last_id(batch), done_before + rows_read)
+                    )
+                    await saver.save_now_and_then(cluster)
+            await saver.save(cluster, completed=True)
+        except BaseException:
+            await saver.save_after_failure(cluster)
+            raise
         finally:
             progress.close()
         elapsed = time.perf_counter() - started
@@ -86,22 +114,112 @@ async def migrate(
             elapsed_s=elapsed,
             per_worker=cluster.stats,
             rejected_samples=cluster.rejected,
-            source=f"{redact_uri(where.mongo_uri)} "
-            f"{settings.mongo_database}.{settings.mongo_collection}",
-            target=f"{redact_uri(where.pg_dsn)} table {settings.pg_table}",
+            source=f"{redact_uri(endpoints.mongo_uri)} {source_name}",
+            target=f"{redact_uri(endpoints.pg_dsn)} table {settings.pg_table}",
+            resumed_after=start.last_key if start else None,
         )
-        check_target(report, await target.count())
+        expected = await source.count() if start is not None else rows_read
+        await postgres.run(
+            lambda db: _check_target(db, report, settings.pg_table, expected=expected),
+            what="checking the target table",
+        )
     log.info("migrated %d rows in %.2f s (%.0f rows/s)", rows_read, elapsed, report.rows_per_s)
     return report
 
 
-def check_target(report: MigrationReport, rows_in_table: int) -> None:
-    """Every row read is either in the table or rejected, and the table holds nothing else."""
-    accounted = report.rows_written + report.rows_rejected
-    if accounted != report.rows_read or rows_in_table != report.rows_written:
+async def _starting_point(
+    db: asyncpg.Connection, settings: Settings, source_name: str, *, resume: bool
+) -> Checkpoint | None:
+    """The checkpoint to resume after, or ``None`` after emptying the target for a fresh run."""
+    target = UserPostgresRepository(db, table=settings.pg_table)
+    checkpoints = CheckpointRepository(db)
+    await target.create_tables()
+    await checkpoints.create_table()
+    if resume:
+        checkpoint = await checkpoints.load(settings.pg_table)
+        if checkpoint is not None:
+            if checkpoint.source != source_name:
+                raise ConfigurationError(
+                    f"the checkpoint for table {settings.pg_table} is for {checkpoint.source}, "
+                    f"not {source_name}; run without --resume to start over"
+                )
+            log.warning(
+                "resuming after _id %s (%d documents already done)",
+                checkpoint.last_key,
+                checkpoint.rows_done,
+            )
+            return checkpoint
+        log.warning("no checkpoint for table %s: starting from the beginning", settings.pg_table)
+    async with db.transaction():
+        await target.truncate()
+        await checkpoints.clear(settings.pg_table)
+    return None
+
+
+class _CheckpointSaver:
+    """Persist the cluster's checkpoint: now and then while running, and at the end."""
+
+    def __init__(self, postgres: ReconnectingConnection, table: str, source: str) -> None:
+        self._postgres, self._table, self._source = postgres, table, source
+        self._saved: Any = None
+        self._last_save = time.monotonic()
+
+    async def save_now_and_then(self, cluster: ClusterMigrationBase) -> None:
+        if time.monotonic() - self._last_save >= CHECKPOINT_INTERVAL_S:
+            await self.save(cluster)
+
+    async def save(self, cluster: ClusterMigrationBase, *, completed: bool = False) -> None:
+        self._last_save = time.monotonic()
+        if cluster.checkpoint is None or (cluster.checkpoint == self._saved and not completed):
+            return
+        last, rows_done = cluster.checkpoint
+        await self._postgres.run(
+            lambda db: CheckpointRepository(db).save(
+                self._table,
+                source=self._source,
+                last_id=last,
+                rows_done=rows_done,
+                completed=completed,
+            ),
+            what="saving the checkpoint",
+        )
+        self._saved = cluster.checkpoint
+
+    async def save_after_failure(self, cluster: ClusterMigrationBase) -> None:
+        """Best effort, bounded: the run is failing anyway, maybe because of the database."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self.save(cluster)), FAILURE_SAVE_TIMEOUT_S)
+        except (MigrationKitError, TimeoutError, *POSTGRES_TRANSIENT) as exc:  # type: ignore[misc]
+            log.warning("could not save the checkpoint: %s", exc)
+        if cluster.checkpoint is not None:
+            log.warning(
+                "stopped after committing %d documents; "
+                "resume with `migrationkit migrate --resume`",
+                cluster.checkpoint[1],
+            )
+
+
+async def _check_target(
+    db: asyncpg.Connection, report: MigrationReport, table: str, *, expected: int
+) -> None:
+    """Every source document is, exactly once, in the table or set aside (a cheap verify)."""
+    target = UserPostgresRepository(db, table=table)
+    written, rejected = await target.count(), await target.count_rejected()
+    both = await target.count_in_both()
+    problems = []
+    resumed = report.resumed_after is not None
+    if not resumed and (report.rows_written, report.rows_rejected) != (written, rejected):
+        problems.append(
+            f"workers reported {report.rows_written} written and {report.rows_rejected} rejected"
+        )
+    if written + rejected != expected:
+        problems.append(f"the source has {expected} documents")
+    if both:
+        problems.append(f"{both} documents are both written and rejected")
+    if problems:
         raise IntegrityCheckError(
-            f"read {report.rows_read} documents but wrote {report.rows_written} and rejected "
-            f"{report.rows_rejected}; the table holds {rows_in_table} rows"
+            f"the table holds {written} rows and {rejected} rejected documents, but "
+            + "; ".join(problems)
         )
 
 

@@ -22,10 +22,15 @@ Row = tuple[str, str, str, int, datetime | None]
 _RELAXED = JSONOptions(json_mode=JSONMode.RELAXED, tz_aware=True)
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold U+0000; refusing here beats failing a whole COPY.
+def _storable_text(value: str) -> str:
+    # PostgreSQL text holds neither U+0000 nor lone surrogates; refuse them here,
+    # by name, rather than as a failed COPY.
     if "\x00" in value:
         raise ValueError("contains a NUL character, which PostgreSQL text cannot store")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains a lone surrogate, which is not valid UTF-8") from None
     return value
 
 
@@ -43,7 +48,9 @@ def _is_email(value: str) -> str:
     return value
 
 
-Text = Annotated[str, Field(strict=True, min_length=1, max_length=254), AfterValidator(_no_nul)]
+Text = Annotated[
+    str, Field(strict=True, min_length=1, max_length=254), AfterValidator(_storable_text)
+]
 
 
 class User(BaseModel):
@@ -69,6 +76,11 @@ def mongo_key(document_id: Any) -> str:
     return json_util.dumps(document_id, json_options=_RELAXED)
 
 
+def document_json(document: Mapping[str, Any]) -> str:
+    """The document as relaxed Extended JSON: BSON types stay readable (``{"$oid": …}``)."""
+    return json_util.dumps(document, json_options=_RELAXED)
+
+
 def describe_errors(error: ValidationError) -> str:
     """One line naming each bad field and why, e.g. ``age: must be <= 150 (got 200)``."""
     parts = []
@@ -77,13 +89,6 @@ def describe_errors(error: ValidationError) -> str:
         got = "" if item["type"] == "missing" else f" (got {item['input']!r:.60})"
         parts.append(f"{field}: {item['msg']}{got}")
     return "; ".join(parts)
-
-
-class RejectedDocument(BaseModel):
-    """A document that failed validation: never written, always reported."""
-
-    mongo_id: str
-    reason: str
 
 
 def document_to_row(document: Mapping[str, Any]) -> Row:

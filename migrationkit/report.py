@@ -40,6 +40,7 @@ class MigrationReport:
     rejected_samples: list[tuple[str, str]] = field(default_factory=list)
     source: str = ""
     target: str = ""
+    resumed_after: str | None = None  # the checkpoint's _id when this run resumed
 
     @property
     def rows_per_s(self) -> float:

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from migrationkit.retry import RetryPolicy
+
 Backend = Literal["asyncio", "threading", "multiprocessing"]
 Writer = Literal["copy", "executemany", "insert"]
 MongoDriver = Literal["motor", "pymongo"]
@@ -57,6 +59,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
     workers: int = Field(default_factory=default_workers, ge=1, le=256)
     queue_depth: int = Field(default=2, ge=1, le=64)
+    retry_attempts: int = Field(default=8, ge=1, le=100)
+    retry_base_delay_s: float = Field(default=0.2, gt=0, le=60)
+    retry_max_delay_s: float = Field(default=5.0, gt=0, le=600)
     backend: Backend = "asyncio"
     writer: Writer = "copy"
 
@@ -66,6 +71,10 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
             raise ValueError("use letters, digits and underscores, starting with a letter")
         return value
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retry_attempts, self.retry_base_delay_s, self.retry_max_delay_s)
 
     def redacted(self) -> dict[str, object]:
         """The settings as a dict safe to log or print: passwords hidden."""

@@ -15,7 +15,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from migrationkit.clusters.worker import Transform
+from migrationkit.batches import Transform
 from migrationkit.models import Row, document_to_row
 
 #: A demo key. A real deployment passes its own secret through ``functools.partial``.

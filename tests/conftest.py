@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,6 +31,7 @@ def servers() -> Iterator[Endpoints]:
 
     home = Path(tempfile.mkdtemp(prefix="mk-test-", dir="/tmp"))
     embedded = EmbeddedServers(home)
+    os.environ["MIGRATIONKIT_TEST_HOME"] = str(home)  # for tests that restart a server
     try:
         yield embedded.start()
     finally:
@@ -79,4 +81,4 @@ async def target(settings: Settings) -> AsyncIterator[UserPostgresRepository]:
     async with PostgresConnectionHandler(settings.pg_dsn.get_secret_value()) as pool:
         repository = UserPostgresRepository(pool, table=settings.pg_table)
         yield repository
-        await repository.drop_table()
+        await repository.drop_tables()

@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from migrationkit.clusters.base import ClusterMigrationBase
+from migrationkit.clusters.base import ClusterMigrationBase, Item
 from migrationkit.clusters.events import WorkerEvent
-from migrationkit.clusters.worker import Batch, run_worker
+from migrationkit.clusters.worker import run_worker
 
 
 class ClusterMigrationAsyncio(ClusterMigrationBase):
@@ -18,7 +18,7 @@ class ClusterMigrationAsyncio(ClusterMigrationBase):
 
     def _start_workers(self) -> None:
         self._events: asyncio.Queue[WorkerEvent] = asyncio.Queue()
-        self._inboxes: list[asyncio.Queue[Batch | None]] = [
+        self._inboxes: list[asyncio.Queue[Item | None]] = [
             asyncio.Queue(maxsize=self.queue_depth) for _ in range(self.size)
         ]
         self._tasks = [
@@ -29,7 +29,7 @@ class ClusterMigrationAsyncio(ClusterMigrationBase):
             for index, inbox in enumerate(self._inboxes)
         ]
 
-    async def _put(self, worker: int, item: Batch | None, timeout: float) -> bool:
+    async def _put(self, worker: int, item: Item | None, timeout: float) -> bool:
         inbox = self._inboxes[worker]
         try:
             inbox.put_nowait(item)

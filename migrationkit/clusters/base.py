@@ -18,14 +18,18 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
+from migrationkit.batches import Batch
 from migrationkit.clusters.events import STOP, BatchDone, Failed, Ready, Stopped, WorkerEvent
-from migrationkit.clusters.worker import Batch, WorkerJob
+from migrationkit.clusters.worker import WorkerJob
 from migrationkit.dispatch import Dispatcher, RoundRobin
 from migrationkit.errors import WorkerCrashedError, WorkerError
 from migrationkit.progress import NullProgress, Progress
 from migrationkit.report import REJECTION_SAMPLES, WorkerStats, log_rejections
+
+#: What travels to a worker: the batch and its place in the reader's order.
+Item = tuple[int, Batch]
 
 #: How long one wait lasts before the cluster checks that its workers are alive.
 POLL_S = 0.2
@@ -69,6 +73,12 @@ class ClusterMigrationBase(ABC):
         self._stopped: set[int] = set()
         self._failure: WorkerError | None = None
         self._started = False
+        self._stopping = False
+        self._next_seq = 0
+        self._done_seqs: set[int] = set()
+        self._tokens: dict[int, Any] = {}
+        self._watermark = -1  # every batch up to this seq is committed
+        self.checkpoint: Any = None
 
     # -- what a backend provides ------------------------------------------------
 
@@ -77,7 +87,7 @@ class ClusterMigrationBase(ABC):
         """Start ``self.size`` workers, each running :func:`run_worker`."""
 
     @abstractmethod
-    async def _put(self, worker: int, item: Batch | None, timeout: float) -> bool:
+    async def _put(self, worker: int, item: Item | None, timeout: float) -> bool:
         """Hand ``item`` to a worker's inbox; ``False`` if it stayed full for ``timeout``."""
 
     @abstractmethod
@@ -126,11 +136,17 @@ class ClusterMigrationBase(ABC):
             await self.abort()
             raise
 
-    async def submit(self, batch: Batch) -> None:
-        """Queue one batch for the worker the dispatcher picks; waits while its inbox is full."""
+    async def submit(self, batch: Batch, *, checkpoint: Any = None) -> None:
+        """Queue one batch for the worker the dispatcher picks; waits while its inbox is full.
+
+        ``checkpoint`` (e.g. the batch's last ``_id``) becomes :attr:`checkpoint` once
+        this batch and every batch submitted before it are committed.
+        """
         await self._raise_if_failed()
+        seq, self._next_seq = self._next_seq, self._next_seq + 1
+        self._tokens[seq] = checkpoint
         worker = self.dispatcher.choose(self._in_flight)
-        await self._deliver(worker, batch)
+        await self._deliver(worker, (seq, batch))
         self._in_flight[worker] += 1
         await self._pump(0)
 
@@ -144,11 +160,16 @@ class ClusterMigrationBase(ABC):
 
     async def abort(self) -> None:
         """Stop all workers without waiting for queued batches (they are not written)."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._started:
+            await self._pump(0)  # count what was committed before we stop: a later checkpoint
         await self._terminate()
 
     # -- internals -----------------------------------------------------------------
 
-    async def _deliver(self, worker: int, item: Batch | None) -> None:
+    async def _deliver(self, worker: int, item: Item | None) -> None:
         while not await self._put(worker, item, POLL_S):
             await self._pump(0)
             await self._check_alive()
@@ -202,6 +223,7 @@ class ClusterMigrationBase(ABC):
             stats.busy_s += event.finished - event.started
             stats.spans.append((event.started, event.finished))
             self._in_flight[event.worker] -= 1
+            self._advance_checkpoint(event.seq)
             self._record_rejections(event.rejected)
             self.progress.advance(event.written + len(event.rejected))
         elif isinstance(event, Ready):
@@ -210,6 +232,14 @@ class ClusterMigrationBase(ABC):
             self._stopped.add(event.worker)
         elif isinstance(event, Failed) and self._failure is None:
             self._failure = WorkerError(event.worker, event.message, event.traceback)
+
+    def _advance_checkpoint(self, seq: int) -> None:
+        # Batches finish out of order; the checkpoint only moves over an unbroken run.
+        self._done_seqs.add(seq)
+        while self._watermark + 1 in self._done_seqs:
+            self._watermark += 1
+            self._done_seqs.remove(self._watermark)
+            self.checkpoint = self._tokens.pop(self._watermark)
 
     def _record_rejections(self, rejected: tuple[tuple[str, str], ...]) -> None:
         log_rejections(rejected)

@@ -8,9 +8,9 @@ import queue
 from abc import abstractmethod
 from typing import Any
 
-from migrationkit.clusters.base import ClusterMigrationBase
+from migrationkit.clusters.base import ClusterMigrationBase, Item
 from migrationkit.clusters.events import STOP, WorkerEvent
-from migrationkit.clusters.worker import Batch, blocking_worker_main
+from migrationkit.clusters.worker import blocking_worker_main
 
 
 class BlockingQueueCluster(ClusterMigrationBase):
@@ -33,7 +33,7 @@ class BlockingQueueCluster(ClusterMigrationBase):
 
     _target = staticmethod(blocking_worker_main)
 
-    async def _put(self, worker: int, item: Batch | None, timeout: float) -> bool:
+    async def _put(self, worker: int, item: Item | None, timeout: float) -> bool:
         inbox = self._inboxes[worker]
         try:
             inbox.put_nowait(item)

@@ -17,6 +17,7 @@ class BatchDone:
     """One batch is committed: ``written`` rows in the table, ``rejected`` set aside."""
 
     worker: int
+    seq: int  # the batch's place in the reader's order
     written: int
     rejected: tuple[tuple[str, str], ...]  # (mongo_id, reason)
     started: float  # time.monotonic(): one clock for every process on the machine

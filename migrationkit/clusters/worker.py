@@ -8,47 +8,46 @@ thread or process, reading from a blocking queue (see :func:`blocking_worker_mai
 from __future__ import annotations
 
 import asyncio
-import functools
 import multiprocessing
 import queue
+import signal
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import bson
-from bson.codec_options import CodecOptions
-from pydantic import ValidationError
-
+from migrationkit.batches import Batch, PreparedBatch, Rejection, Transform, prepare_batch
 from migrationkit.clusters.events import STOP, BatchDone, Failed, Ready, Stopped, WorkerEvent
-from migrationkit.connections import PostgresConnectionHandler
-from migrationkit.models import Row, describe_errors, document_to_row, mongo_key
+from migrationkit.connections import ReconnectingConnection
+from migrationkit.models import document_to_row
 from migrationkit.repositories.postgres import UserPostgresRepository
+from migrationkit.retry import RetryPolicy
 from migrationkit.settings import Writer
-
-Batch = Sequence[Mapping[str, Any] | bytes]
-BSON_OPTIONS: CodecOptions[Any] = CodecOptions(tz_aware=True)
-Transform = Callable[[Mapping[str, Any]], Row]
 
 #: How often a blocked process worker checks that its parent is still alive.
 PARENT_CHECK_S = 1.0
 
-
-Sink = Callable[[Sequence[Row]], Awaitable[int]]
+#: Writes one prepared batch; returns every rejection it set aside.
+Sink = Callable[[PreparedBatch], Awaitable[list[Rejection]]]
 SinkOpener = Callable[["WorkerJob"], AbstractAsyncContextManager[Sink]]
 
 
 @asynccontextmanager
 async def postgres_sink(job: WorkerJob) -> AsyncIterator[Sink]:
-    """One persistent PostgreSQL connection per worker, writing with ``job.writer``."""
-    async with (
-        PostgresConnectionHandler(job.pg_dsn, min_size=1, max_size=1) as pool,
-        pool.acquire() as connection,
-    ):
-        repository = UserPostgresRepository(connection, table=job.table)
-        yield functools.partial(repository.write, writer=job.writer)
+    """One persistent PostgreSQL connection per worker, re-opened after transient faults."""
+
+    async def write(batch: PreparedBatch) -> list[Rejection]:
+        return await connection.run(
+            lambda db: UserPostgresRepository(db, table=job.table).write_batch(
+                batch, writer=job.writer
+            ),
+            what="writing a batch to PostgreSQL",
+        )
+
+    async with ReconnectingConnection(job.pg_dsn, policy=job.retry) as connection:
+        yield write
 
 
 @dataclass(frozen=True)
@@ -65,40 +64,35 @@ class WorkerJob:
     writer: Writer = "copy"
     transform: Transform = document_to_row
     open_sink: SinkOpener = postgres_sink
-
-
-def transform_batch(batch: Batch, transform: Transform) -> tuple[list[Row], list[tuple[str, str]]]:
-    """Rows for the valid documents, and (mongo_id, reason) for the others.
-
-    A document may arrive as raw BSON ``bytes`` (see ``reads_raw_bson``): decode it here.
-    """
-    rows: list[Row] = []
-    rejected: list[tuple[str, str]] = []
-    for item in batch:
-        document = bson.decode(item, BSON_OPTIONS) if isinstance(item, bytes) else item
-        try:
-            rows.append(transform(document))
-        except ValueError as exc:
-            reason = describe_errors(exc) if isinstance(exc, ValidationError) else str(exc)
-            rejected.append((mongo_key(document.get("_id")), reason))
-    return rows, rejected
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 async def run_worker(
     index: int,
     job: WorkerJob,
-    receive: Callable[[], Awaitable[Batch | None]],
+    receive: Callable[[], Awaitable[tuple[int, Batch] | None]],
     emit: Callable[[WorkerEvent], Any],
 ) -> None:
-    """Open the sink (a PostgreSQL connection), write batches until ``STOP``; never raises."""
+    """Open the sink, then write ``(seq, batch)`` items until ``STOP``; never raises."""
     try:
         async with job.open_sink(job) as write:
             emit(Ready(index))
-            while (batch := await receive()) is not STOP:
+            while (item := await receive()) is not STOP:
+                seq, batch = item
                 started = time.monotonic()
-                rows, rejected = transform_batch(batch, job.transform)
-                written = await write(rows)
-                emit(BatchDone(index, written, tuple(rejected), started, time.monotonic()))
+                prepared = prepare_batch(batch, job.transform)
+                rejections = await write(prepared)
+                refused = len(rejections) - len(prepared.rejections)
+                emit(
+                    BatchDone(
+                        index,
+                        seq,
+                        len(prepared.rows) - refused,
+                        tuple((r.mongo_id, r.reason) for r in rejections),
+                        started,
+                        time.monotonic(),
+                    )
+                )
     except Exception as exc:
         emit(Failed(index, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     else:
@@ -109,15 +103,18 @@ def blocking_worker_main(index: int, job: WorkerJob, inbox: Any, events: Any) ->
     """Entry point of a thread or process worker: its own event loop, blocking queues.
 
     Blocking on ``inbox.get`` is fine here: this loop serves only this worker. A
-    process worker whose parent died stops instead of waiting forever.
+    process worker ignores Ctrl-C (the parent decides when it stops) and stops by
+    itself if its parent dies, instead of waiting forever.
     """
     parent = multiprocessing.parent_process()
+    if parent is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    async def receive() -> Batch | None:
+    async def receive() -> tuple[int, Batch] | None:
         while True:
             try:
-                batch: Batch | None = inbox.get(timeout=PARENT_CHECK_S)
-                return batch
+                item: tuple[int, Batch] | None = inbox.get(timeout=PARENT_CHECK_S)
+                return item
             except queue.Empty:
                 if parent is not None and not parent.is_alive():
                     return STOP

@@ -110,6 +110,16 @@ class EmbeddedServers:
             finally:
                 self._save_state(state)
 
+    def restart_postgres(self) -> None:
+        """Stop PostgreSQL cleanly and start it again on the same port (fault injection)."""
+        with self._locked():
+            state = self._load_state()
+            try:
+                self._postgres.stop(state.setdefault("postgresql", {}))
+                self._postgres.start(state["postgresql"])
+            finally:
+                self._save_state(state)
+
     def status(self) -> list[ServerStatus]:
         """One :class:`ServerStatus` per server: MongoDB-wire first, then PostgreSQL."""
         state = self._load_state()

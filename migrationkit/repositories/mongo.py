@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from bson.raw_bson import RawBSONDocument
-from pymongo.errors import CursorNotFound
+
+from migrationkit.errors import TransientFaultError
+from migrationkit.retry import MONGO_TRANSIENT, RetryPolicy
 
 Document = Mapping[str, Any]
+log = logging.getLogger(__name__)
 
 #: Sort by ``_id`` *and* hint its index: MongoDB then walks the index instead of
 #: sorting, and SecantusDB streams its ``_id``-keyed table instead of sorting the
 #: whole collection in memory first (measured: 30k/s sorted, 66k/s hinted, 200k docs).
 ID_ORDER = [("_id", 1)]
-
-#: Give up on a collection whose cursor keeps dying rather than loop forever.
-MAX_CURSOR_RESTARTS = 5
 
 
 def _unwrap(batch: list[Any], raw: bool) -> list[Any]:
@@ -48,15 +51,21 @@ class UserMongoRepository:
         await self._collection.drop()
 
     async def iter_batches(
-        self, batch_size: int, *, after: Any = None, raw: bool = False
+        self,
+        batch_size: int,
+        *,
+        after: Any = None,
+        raw: bool = False,
+        policy: RetryPolicy | None = None,
     ) -> AsyncIterator[list[Any]]:
         """Yield every document exactly once, in ``_id`` order, ``batch_size`` at a time.
 
         Keyset paging: one cursor sorted by ``_id`` (any BSON type: MongoDB orders
-        mixed types consistently), resumed with ``{"_id": {"$gt": last}}`` if the
-        server drops it. Never ``skip``, and not one query per page: a server that
-        cannot seek an ``_id`` range (SecantusDB scans the collection for each query)
-        would make per-page queries quadratic.
+        mixed types consistently), re-opened with ``{"_id": {"$gt": last}}`` after a
+        transient fault (a dropped connection, a lost cursor), with backoff. Never
+        ``skip``, and not one query per page: a server that cannot seek an ``_id``
+        range (SecantusDB scans the collection for each query) would make per-page
+        queries quadratic.
 
         With ``raw=True`` each document comes as its undecoded BSON ``bytes``:
         cheap to pickle to a worker process, which decodes it there.
@@ -65,7 +74,8 @@ class UserMongoRepository:
         if raw:
             options = collection.codec_options.with_options(document_class=RawBSONDocument)
             collection = collection.with_options(codec_options=options)
-        last, restarts = after, 0
+        delays = (policy or RetryPolicy()).delays()
+        last = after
         batch: list[Any] = []
         while True:
             query = {} if last is None else {"_id": {"$gt": last}}
@@ -77,18 +87,22 @@ class UserMongoRepository:
                         last = batch[-1]["_id"]
                         yield _unwrap(batch, raw)
                         batch = []
-            except CursorNotFound:
-                restarts += 1
-                if restarts > MAX_CURSOR_RESTARTS:
-                    raise
+                break
+            except MONGO_TRANSIENT as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    raise TransientFaultError(
+                        f"reading from MongoDB kept failing: {type(exc).__name__}: {exc}"
+                    ) from exc
+                log.warning("reading from MongoDB failed (%s); resuming in %.2f s", exc, delay)
                 if batch:
                     last = batch[-1]["_id"]
                     yield _unwrap(batch, raw)
                     batch = []
-                continue
+                await asyncio.sleep(delay)
             finally:
-                await cursor.close()
-            break
+                with contextlib.suppress(*MONGO_TRANSIENT):
+                    await cursor.close()
         if batch:
             yield _unwrap(batch, raw)
 

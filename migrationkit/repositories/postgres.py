@@ -1,37 +1,67 @@
-"""``UserPostgresRepository``: the users table, and three ways to write a batch into it."""
+"""``UserPostgresRepository``: the users table, its dead-letter table, and how to write a batch.
+
+Three writers load rows (``copy``: ``COPY … FROM STDIN``; ``executemany``; ``insert``:
+one statement per row). :meth:`UserPostgresRepository.write_batch` wraps any of them so
+that a batch lands whole, or not at all, whatever it meets:
+
+- a row PostgreSQL refuses (bad encoding, out-of-range number, a constraint) is found by
+  halving the batch inside savepoints, and set aside with the reason; the rest lands;
+- a row that is already there (a re-run or a resumed run) is updated in place
+  (``INSERT … ON CONFLICT (mongo_id) DO UPDATE`` from a staging table), never doubled.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
+
+from migrationkit.batches import PreparedBatch, Rejection
 from migrationkit.models import ROW_COLUMNS, Row
 from migrationkit.settings import Writer
 
 WRITERS: tuple[Writer, ...] = ("copy", "executemany", "insert")
 
+#: Errors caused by the values of some row, not by the connection or the server.
+ROW_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    ValueError,
+    OverflowError,
+    TypeError,
+)
+
+_STAGE = "migrationkit_stage"
+
 
 def quote_identifier(name: str) -> str:
-    """Quote a table name for SQL (settings already restrict it to a plain identifier)."""
+    """Quote a name as an SQL identifier (settings also restrict it to a plain one)."""
     return '"' + name.replace('"', '""') + '"'
 
 
 class UserPostgresRepository:
-    """The users table on an asyncpg connection or pool.
+    """The users table (and ``<table>_rejected``) on an asyncpg connection or pool.
 
-    Every writer is all-or-nothing per batch: COPY and ``executemany`` are atomic
-    in asyncpg, and the row-by-row writer runs inside one transaction.
+    ``write_batch`` and the ``insert`` writer need a connection (they open transactions).
     """
 
     def __init__(self, connection: Any, *, table: str = "users") -> None:
         self._db = connection
         self.table = table
+        self.rejected_table = f"{table}_rejected"
         self._quoted = quote_identifier(table)
+        self._rejected = quote_identifier(self.rejected_table)
         columns = ", ".join(ROW_COLUMNS)
         placeholders = ", ".join(f"${i}" for i in range(1, len(ROW_COLUMNS) + 1))
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ROW_COLUMNS[1:])
         self._insert_sql = f"INSERT INTO {self._quoted} ({columns}) VALUES ({placeholders})"
+        self._upsert_sql = (
+            f"INSERT INTO {self._quoted} ({columns}) SELECT {columns} FROM {_STAGE} "
+            f"ON CONFLICT (mongo_id) DO UPDATE SET {updates}"
+        )
 
-    async def create_table(self) -> None:
+    async def create_tables(self) -> None:
         await self._db.execute(
             f"""
             CREATE TABLE IF NOT EXISTS {self._quoted} (
@@ -41,20 +71,45 @@ class UserPostgresRepository:
                 email         TEXT NOT NULL,
                 age           INTEGER NOT NULL,
                 registered_at TIMESTAMPTZ
+            );
+            CREATE TABLE IF NOT EXISTS {self._rejected} (
+                mongo_id    TEXT PRIMARY KEY,
+                document    TEXT NOT NULL,
+                reason      TEXT NOT NULL,
+                rejected_at TIMESTAMPTZ NOT NULL DEFAULT now()
             )"""
         )
 
-    async def drop_table(self) -> None:
-        await self._db.execute(f"DROP TABLE IF EXISTS {self._quoted}")
+    async def drop_tables(self) -> None:
+        await self._db.execute(f"DROP TABLE IF EXISTS {self._quoted}, {self._rejected}")
 
     async def truncate(self) -> None:
-        await self._db.execute(f"TRUNCATE {self._quoted} RESTART IDENTITY")
+        await self._db.execute(f"TRUNCATE {self._quoted}, {self._rejected} RESTART IDENTITY")
 
     async def count(self) -> int:
         return int(await self._db.fetchval(f"SELECT count(*) FROM {self._quoted}"))
 
+    async def count_rejected(self) -> int:
+        return int(await self._db.fetchval(f"SELECT count(*) FROM {self._rejected}"))
+
+    async def count_in_both(self) -> int:
+        """Ids that are both written and rejected: always 0 in a correct migration."""
+        return int(
+            await self._db.fetchval(
+                f"SELECT count(*) FROM {self._quoted} JOIN {self._rejected} USING (mongo_id)"
+            )
+        )
+
+    async def rejections(self, *, limit: int = 20) -> list[asyncpg.Record]:
+        records: list[asyncpg.Record] = await self._db.fetch(
+            f"SELECT mongo_id, reason, rejected_at, document FROM {self._rejected} "
+            "ORDER BY rejected_at, mongo_id LIMIT $1",
+            limit,
+        )
+        return records
+
     async def write(self, rows: Sequence[Row], *, writer: Writer = "copy") -> int:
-        """Write ``rows`` with the named writer; returns the number of rows written."""
+        """Plain load of ``rows`` with one writer: fails on any bad or existing row."""
         if not rows:
             return 0
         if writer == "copy":
@@ -68,3 +123,56 @@ class UserPostgresRepository:
         else:
             raise ValueError(f"unknown writer {writer!r}; choose one of {', '.join(WRITERS)}")
         return len(rows)
+
+    async def write_batch(
+        self, batch: PreparedBatch, *, writer: Writer = "copy"
+    ) -> list[Rejection]:
+        """Write a batch's rows and set its rejections aside, in one transaction.
+
+        Returns every rejection: the batch's own, plus the rows PostgreSQL refused.
+        """
+        async with self._db.transaction():
+            refused = await self._write_isolating(batch.rows, writer, upsert=False)
+            rejections = batch.rejections + batch.reject_rows(refused)
+            await self.reject(rejections)
+        return rejections
+
+    async def reject(self, rejections: Sequence[Rejection]) -> None:
+        """Set documents aside in the dead-letter table (the latest reason wins)."""
+        if rejections:
+            await self._db.executemany(
+                f"INSERT INTO {self._rejected} (mongo_id, document, reason) VALUES ($1, $2, $3) "
+                "ON CONFLICT (mongo_id) DO UPDATE SET document = EXCLUDED.document, "
+                "reason = EXCLUDED.reason, rejected_at = now()",
+                [(r.mongo_id, r.document, r.reason) for r in rejections],
+            )
+
+    async def _write_isolating(
+        self, rows: list[Row], writer: Writer, *, upsert: bool
+    ) -> dict[str, str]:
+        if not rows:
+            return {}
+        try:
+            async with self._db.transaction():  # a savepoint inside the batch's transaction
+                await (self._upsert(rows) if upsert else self.write(rows, writer=writer))
+        except asyncpg.UniqueViolationError:
+            if upsert:
+                raise
+            return await self._write_isolating(rows, writer, upsert=True)
+        except ROW_ERRORS as exc:
+            if len(rows) == 1:
+                return {rows[0][0]: f"PostgreSQL refused the row: {type(exc).__name__}: {exc}"}
+            middle = len(rows) // 2
+            refused = await self._write_isolating(rows[:middle], writer, upsert=upsert)
+            return refused | await self._write_isolating(rows[middle:], writer, upsert=upsert)
+        return {}
+
+    async def _upsert(self, rows: list[Row]) -> None:
+        await self._db.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
+            "(mongo_id TEXT, username TEXT, email TEXT, age INTEGER, registered_at TIMESTAMPTZ) "
+            "ON COMMIT DELETE ROWS"
+        )
+        await self._db.execute(f"TRUNCATE {_STAGE}")
+        await self._db.copy_records_to_table(_STAGE, records=rows, columns=ROW_COLUMNS)
+        await self._db.execute(self._upsert_sql)

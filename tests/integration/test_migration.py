@@ -29,7 +29,11 @@ from migrationkit import (
     seed_users,
 )
 from migrationkit.models import ROW_COLUMNS
-from tests.integration.transforms import overflowing_age
+from tests.integration.transforms import (
+    POISON_AGE,
+    broken_transform,
+    overflowing_age_for_the_old,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -123,14 +127,40 @@ async def test_bad_documents_are_rejected_with_reasons_and_the_rest_lands(
     assert "age" in reasons['"text-age"']
 
 
+@pytest.mark.parametrize("writer", WRITERS)
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_a_row_postgres_refuses_fails_the_run_with_the_workers_traceback(
+async def test_rows_postgres_refuses_are_set_aside_and_the_rest_of_the_batch_lands(
+    make_settings: Any,
+    source: UserMongoRepository,
+    target: UserPostgresRepository,
+    backend: str,
+    writer: str,
+) -> None:
+    await seed_users(source, 1_000)
+    documents = [doc async for batch in source.iter_batches(1_000) for doc in batch]
+    poisoned = {mongo_key(d["_id"]) for d in documents if d["age"] > POISON_AGE}
+    assert 0 < len(poisoned) < 1_000
+    report = await migrate(
+        make_settings(backend=backend, writer=writer), transform=overflowing_age_for_the_old
+    )
+    assert (report.rows_read, report.rows_rejected) == (1_000, len(poisoned))
+    assert report.rows_written == 1_000 - len(poisoned) == await target.count()
+    set_aside = {r["mongo_id"]: r for r in await target.rejections(limit=1_000)}
+    assert set(set_aside) == poisoned
+    some = next(iter(set_aside.values()))
+    assert "PostgreSQL refused the row" in some["reason"]
+    assert json.loads(some["document"])["age"] > POISON_AGE
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_bug_in_the_worker_fails_the_run_with_the_workers_traceback(
     make_settings: Any, source: UserMongoRepository, backend: str
 ) -> None:
     await seed_users(source, 300)
-    with pytest.raises(WorkerError, match="out of") as raised:
-        await migrate(make_settings(backend=backend), transform=overflowing_age)
+    with pytest.raises(WorkerError, match="the transform has a bug") as raised:
+        await migrate(make_settings(backend=backend), transform=broken_transform)
     assert "Worker traceback" in str(raised.value)
+    assert "broken_transform" in raised.value.remote_traceback
 
 
 async def test_a_killed_worker_process_fails_the_run_within_seconds(

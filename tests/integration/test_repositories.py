@@ -59,7 +59,7 @@ async def test_seeding_with_append_keeps_users_unique(source: UserMongoRepositor
 async def test_a_failing_batch_leaves_no_row_behind(
     target: UserPostgresRepository, writer: str
 ) -> None:
-    await target.create_table()
+    await target.create_tables()
     rows = [(f"id{n}", "u", "u@x.org", 1, None) for n in range(10)]
     rows.append(("id3", "dup", "dup@x.org", 1, None))  # duplicate mongo_id: unique violation
     async with target._db.acquire() as connection:

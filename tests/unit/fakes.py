@@ -9,10 +9,11 @@ import asyncio
 import os
 import signal
 import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+from migrationkit.batches import PreparedBatch, Rejection
 from migrationkit.clusters.worker import Sink, SinkOpener, WorkerJob
 from migrationkit.models import Row
 
@@ -34,28 +35,28 @@ def documents(start: int, count: int, **extra: Any) -> list[dict[str, Any]]:
 
 @asynccontextmanager
 async def counting_sink(job: WorkerJob) -> AsyncIterator[Sink]:
-    async def write(rows: Sequence[Row]) -> int:
-        return len(rows)
+    async def write(batch: PreparedBatch) -> list[Rejection]:
+        return batch.rejections
 
     yield write
 
 
 @asynccontextmanager
 async def failing_sink(job: WorkerJob) -> AsyncIterator[Sink]:
-    async def write(rows: Sequence[Row]) -> int:
-        if any(row[0] == "13" for row in rows):
+    async def write(batch: PreparedBatch) -> list[Rejection]:
+        if any(row[0] == "13" for row in batch.rows):
             raise RuntimeError("disk on fire while writing row 13")
-        return len(rows)
+        return batch.rejections
 
     yield write
 
 
 @asynccontextmanager
 async def dying_sink(job: WorkerJob) -> AsyncIterator[Sink]:
-    async def write(rows: Sequence[Row]) -> int:
-        if any(row[0] == "13" for row in rows):
+    async def write(batch: PreparedBatch) -> list[Rejection]:
+        if any(row[0] == "13" for row in batch.rows):
             os.kill(os.getpid(), signal.SIGKILL)
-        return len(rows)
+        return batch.rejections
 
     yield write
 
@@ -68,8 +69,8 @@ async def unopenable_sink(job: WorkerJob) -> AsyncIterator[Sink]:
 
 @asynccontextmanager
 async def gated_sink(job: WorkerJob) -> AsyncIterator[Sink]:
-    async def write(rows: Sequence[Row]) -> int:
+    async def write(batch: PreparedBatch) -> list[Rejection]:
         await asyncio.to_thread(GATE.wait)
-        return len(rows)
+        return batch.rejections
 
     yield write

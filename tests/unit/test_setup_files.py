@@ -1,0 +1,334 @@
+"""The set-up files agree with the Compose specification, with each other and with the code.
+
+No Docker engine or conda runs here, so ``docker-compose.yml`` is validated against the
+Compose specification's JSON schema as vendored in the ``check-jsonschema`` package (a
+test dependency: nothing is downloaded while the tests run), and ``environment.yml`` is
+checked against ``pyproject.toml``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, get_args
+from urllib.parse import urlsplit
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from pydantic import SecretStr
+from ruamel.yaml import YAML
+
+from migrationkit.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+CONDA_ENV = ROOT / "environment.yml"
+
+#: ``$$``, ``${VAR}`` and ``${VAR:?message}``: the only interpolations the compose file uses.
+_INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?\?[^}]*)?\}|(?P<other>))"
+)
+_SECRET_KEY = re.compile(r"PASSWORD|TOKEN|SECRET", re.IGNORECASE)
+
+
+def load_yaml(path: Path) -> Any:
+    return YAML(typ="safe").load(path.read_text())
+
+
+def env_example() -> dict[str, str]:
+    """``KEY=VALUE`` lines of ``.env.example`` (comments and blank lines skipped)."""
+    pairs = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep, f".env.example: not KEY=VALUE: {line!r}"
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def strings(node: Any) -> list[str]:
+    """Every string value in a parsed YAML document (keys are not interpolated)."""
+    if isinstance(node, dict):
+        return [text for value in node.values() for text in strings(value)]
+    if isinstance(node, list):
+        return [text for value in node for text in strings(value)]
+    return [node] if isinstance(node, str) else []
+
+
+def interpolate(node: Any, env: dict[str, str]) -> Any:
+    """Substitute ``${VAR}`` in every string value, as ``docker compose`` does before it
+    validates the file; an undefined variable or another interpolation form is an error."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        if match["name"] is None:
+            raise AssertionError("use ${VAR} or ${VAR:?message} only, or $$ for a literal $")
+        return env[match["name"]]
+
+    if isinstance(node, dict):
+        return {key: interpolate(value, env) for key, value in node.items()}
+    if isinstance(node, list):
+        return [interpolate(value, env) for value in node]
+    return _INTERPOLATION.sub(substitute, node) if isinstance(node, str) else node
+
+
+def variables_used(node: Any) -> set[str]:
+    return {
+        match["name"]
+        for text in strings(node)
+        for match in _INTERPOLATION.finditer(text)
+        if match["name"]
+    }
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = load_yaml(COMPOSE)
+    return document
+
+
+@pytest.fixture(scope="module")
+def resolved(compose: dict[str, Any]) -> dict[str, Any]:
+    """The compose file as ``docker compose`` sees it with ``.env.example`` copied to ``.env``."""
+    document: dict[str, Any] = interpolate(compose, env_example())
+    return document
+
+
+def service_with_image(compose: dict[str, Any], repository: str) -> tuple[str, dict[str, Any]]:
+    found = [
+        (name, service)
+        for name, service in compose["services"].items()
+        if str(service.get("image", "")).split(":")[0] == repository
+    ]
+    assert len(found) == 1, f"expected one service running the official {repository} image"
+    return found[0]
+
+
+def check_against_compose_spec(path: Path) -> None:
+    """Validate with the Compose specification's schema vendored in ``check-jsonschema``."""
+    command = ["check_jsonschema", "--builtin-schema", "vendor.compose-spec", str(path)]
+    done = subprocess.run(
+        [sys.executable, "-m", *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if "No module named check_jsonschema" in done.stderr:
+        pytest.fail("check-jsonschema is a test dependency: pip install -e '.[test]'")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --------------------------------------------------------------------------- docker-compose.yml
+
+
+def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    check_against_compose_spec(COMPOSE)
+
+
+def test_compose_file_is_still_valid_once_env_example_values_are_filled_in(
+    resolved: dict[str, Any], tmp_path: Path
+) -> None:
+    filled_in = tmp_path / "compose.json"
+    filled_in.write_text(json.dumps(resolved))
+    check_against_compose_spec(filled_in)
+
+
+def test_every_variable_the_compose_file_uses_is_defined_in_env_example(
+    compose: dict[str, Any],
+) -> None:
+    assert variables_used(compose) - env_example().keys() == set()
+
+
+def test_env_example_defines_only_variables_the_compose_file_uses(compose: dict[str, Any]) -> None:
+    assert env_example().keys() - variables_used(compose) == set()
+
+
+def test_compose_file_holds_no_credentials_only_variables(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if _SECRET_KEY.search(key):
+                assert re.fullmatch(r"\$\{\w+(:\?[^}]*)?\}", value), f"{name}.{key} is literal"
+    for text in strings(compose):
+        userinfo = urlsplit(text).netloc.rpartition("@")[0] if "://" in text else ""
+        for part in filter(None, userinfo.split(":")):
+            assert re.fullmatch(r"\$\{\w+\}", part), f"literal credentials in {text!r}"
+
+
+def test_env_file_with_the_real_passwords_is_ignored_by_git() -> None:
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    done = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT, check=False)
+    assert done.returncode == 0, "add .env to .gitignore"
+
+
+@pytest.mark.parametrize("repository", ["mongo", "postgres"])
+def test_databases_run_a_current_official_image_with_a_health_check_and_a_named_volume(
+    compose: dict[str, Any], repository: str
+) -> None:
+    _, service = service_with_image(compose, repository)
+    major = int(re.match(r"\d+", service["image"].split(":")[1])[0])  # type: ignore[index]
+    assert major >= {"mongo": 8, "postgres": 17}[repository]
+    assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL")
+    sources = [str(volume).split(":")[0] for volume in service["volumes"]]
+    assert set(sources) <= set(compose["volumes"]), "data lives in named volumes"
+
+
+def test_jupyterlab_waits_until_both_databases_are_healthy(compose: dict[str, Any]) -> None:
+    mongo, _ = service_with_image(compose, "mongo")
+    postgres, _ = service_with_image(compose, "postgres")
+    depends_on = compose["services"]["jupyterlab"]["depends_on"]
+    assert depends_on == {
+        mongo: {"condition": "service_healthy"},
+        postgres: {"condition": "service_healthy"},
+    }
+
+
+def test_jupyterlab_image_installs_this_repository_with_the_notebooks(
+    compose: dict[str, Any],
+) -> None:
+    build = compose["services"]["jupyterlab"]["build"]
+    assert (ROOT / build["context"]).resolve() == ROOT
+    dockerfile = (ROOT / build["context"] / build["dockerfile"]).read_text()
+    install = re.search(r'pip install -e "\.\[([\w,]+)\]"', dockerfile)
+    assert install is not None, "the image installs the repository in editable mode"
+    assert {"notebooks", "test"} <= set(install[1].split(","))
+    assert set(install[1].split(",")) <= pyproject()["project"]["optional-dependencies"].keys()
+    assert re.search(r"CMD \[\"jupyter\", \"lab\"", dockerfile), "the image opens JupyterLab"
+
+
+def test_every_published_port_is_on_the_loopback_interface_only(resolved: dict[str, Any]) -> None:
+    for name, service in resolved["services"].items():
+        for mapping in service.get("ports", []):
+            assert str(mapping).startswith("127.0.0.1:"), f"{name} publishes {mapping}"
+
+
+def test_jupyterlab_hands_the_notebooks_only_settings_that_migrationkit_reads(
+    compose: dict[str, Any],
+) -> None:
+    prefix = Settings.model_config.get("env_prefix", "")
+    readable = {prefix + field.upper() for field in Settings.model_fields}
+    connections = {
+        prefix + field.upper()
+        for field, info in Settings.model_fields.items()
+        if SecretStr in get_args(info.annotation)
+    }
+    given = {
+        key for key in compose["services"]["jupyterlab"]["environment"] if key.startswith(prefix)
+    }
+    assert connections, "Settings has connection-string fields"
+    assert given <= readable, f"{sorted(given - readable)} are not migrationkit settings"
+    assert connections <= given, "the notebooks get both connection strings"
+
+
+def test_jupyterlab_connection_strings_point_at_the_compose_databases(
+    resolved: dict[str, Any],
+) -> None:
+    prefix = Settings.model_config.get("env_prefix", "")
+    environment = resolved["services"]["jupyterlab"]["environment"]
+    mongo_name, mongo = service_with_image(resolved, "mongo")
+    pg_name, postgres = service_with_image(resolved, "postgres")
+
+    uri = urlsplit(environment[f"{prefix}MONGO_URI"])
+    assert (uri.scheme, uri.hostname, uri.port) == ("mongodb", mongo_name, 27017)
+    assert uri.username == mongo["environment"]["MONGO_INITDB_ROOT_USERNAME"]
+    assert uri.password == mongo["environment"]["MONGO_INITDB_ROOT_PASSWORD"]
+
+    dsn = urlsplit(environment[f"{prefix}PG_DSN"])
+    assert (dsn.scheme, dsn.hostname, dsn.port) == ("postgresql", pg_name, 5432)
+    assert dsn.username == postgres["environment"]["POSTGRES_USER"]
+    assert dsn.password == postgres["environment"]["POSTGRES_PASSWORD"]
+    assert dsn.path == "/" + postgres["environment"]["POSTGRES_DB"]
+
+    Settings(mongo_uri=uri.geturl(), pg_dsn=dsn.geturl())  # and migrationkit accepts them
+
+
+# --------------------------------------------------------------------------- environment.yml
+
+
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def pyproject_requirements(*groups: str) -> dict[str, Requirement]:
+    """Requirements by canonical name: ``project`` means ``[project] dependencies``."""
+    project = pyproject()["project"]
+    lines = [
+        line
+        for group in groups
+        for line in (
+            project["dependencies"]
+            if group == "project"
+            else project["optional-dependencies"][group]
+        )
+    ]
+    return {canonicalize_name(Requirement(line).name): Requirement(line) for line in lines}
+
+
+def conda_environment() -> tuple[dict[str, str], list[str]]:
+    """The conda packages (canonical name → spec) and the ``pip:`` lines."""
+    conda: dict[str, str] = {}
+    pip: list[str] = []
+    for entry in load_yaml(CONDA_ENV)["dependencies"]:
+        if isinstance(entry, dict):
+            pip += entry["pip"]
+        else:
+            name = re.match(r"[A-Za-z0-9_.-]+", entry)[0]  # type: ignore[index]
+            conda[canonicalize_name(name)] = entry
+    return conda, pip
+
+
+def test_conda_environment_uses_conda_forge() -> None:
+    assert load_yaml(CONDA_ENV)["channels"][0] == "conda-forge"
+
+
+def test_every_conda_package_is_a_pyproject_dependency_with_the_same_bounds() -> None:
+    conda, _ = conda_environment()
+    declared = pyproject_requirements("project", *pyproject()["project"]["optional-dependencies"])
+    for name, spec in conda.items():
+        if name in ("python", "pip"):
+            continue
+        assert name in declared, f"{spec!r} in environment.yml is not in pyproject.toml"
+        assert Requirement(spec).specifier == declared[name].specifier, (
+            f"environment.yml has {spec!r}, pyproject.toml has {declared[name]}"
+        )
+
+
+def test_conda_installs_every_core_notebook_and_test_dependency() -> None:
+    conda, _ = conda_environment()
+    wanted = pyproject_requirements("project", "notebooks", "test")
+    missing = sorted(str(wanted[name]) for name in wanted.keys() - conda.keys())
+    assert missing == [], f"add to environment.yml: {missing}"
+
+
+def test_conda_python_is_one_the_package_supports() -> None:
+    conda, _ = conda_environment()
+    version = conda["python"].split("=", 1)[1]
+    assert version in SpecifierSet(pyproject()["project"]["requires-python"])
+
+
+def test_conda_environment_installs_the_kit_editable_with_its_extras() -> None:
+    _, pip = conda_environment()
+    (editable,) = pip
+    match = re.fullmatch(r'-e "\.\[([\w,]+)\]"', editable)
+    assert match is not None, f'expected -e ".[extras]", got {editable!r}'
+    extras = set(match[1].split(","))
+    assert {"embedded", "notebooks", "test"} <= extras
+    assert extras <= pyproject()["project"]["optional-dependencies"].keys()
+
+
+def test_readme_activates_the_environment_that_environment_yml_creates() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "conda env create -f environment.yml" in readme
+    assert f"conda activate {load_yaml(CONDA_ENV)['name']}\n" in readme
+    assert "cp .env.example .env" in readme
+    assert "docker compose up" in readme
