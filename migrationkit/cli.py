@@ -21,7 +21,7 @@ from migrationkit.clusters import ClusterMigrationFactory
 from migrationkit.connections import MongoConnectionHandler, PostgresConnectionHandler
 from migrationkit.doctor import add_doctor_parser, cmd_doctor
 from migrationkit.endpoints import resolve_endpoints
-from migrationkit.errors import ConfigurationError, MigrationKitError
+from migrationkit.errors import ConfigurationError, IntegrityCheckError, MigrationKitError
 from migrationkit.migration import migrate
 from migrationkit.progress import NullProgress, Progress, TqdmProgress
 from migrationkit.report import MigrationReport
@@ -30,6 +30,7 @@ from migrationkit.repositories.postgres import WRITERS
 from migrationkit.seeding import seed_users
 from migrationkit.settings import Settings
 from migrationkit.transforms import TRANSFORMS
+from migrationkit.verify import verify
 
 
 def positive_int(text: str) -> int:
@@ -65,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume", action="store_true", help="continue after the last checkpoint, keep the table"
     )
+
+    check = commands.add_parser(
+        "verify", help="compare every document with the table: ids, values, checksums"
+    )
+    check.add_argument("--transform", choices=list(TRANSFORMS), default="validate")
 
     rejects = commands.add_parser("rejects", help="list documents set aside, with the reason")
     rejects.add_argument("--limit", type=positive_int, default=20)
@@ -164,6 +170,13 @@ async def cmd_migrate(args: argparse.Namespace) -> None:
     print_rejections(report)
 
 
+async def cmd_verify(args: argparse.Namespace) -> None:
+    report = await verify(load_settings(), transform=TRANSFORMS[args.transform])
+    if not report.ok:
+        raise IntegrityCheckError(report.summary())
+    print(report.summary())
+
+
 async def cmd_rejects(args: argparse.Namespace) -> None:
     settings = load_settings()
     endpoints = await asyncio.to_thread(resolve_endpoints, settings)
@@ -233,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seed": cmd_seed,
         "migrate": cmd_migrate,
         "rejects": cmd_rejects,
+        "verify": cmd_verify,
         "demo": cmd_demo,
     }
     try:

@@ -223,3 +223,21 @@ async def test_progress_counts_every_row_against_the_collection_size(
     progress = CountingProgress()
     await migrate(settings, progress=progress)
     assert (progress.total, progress.count, progress.closed) == (1_234, 1_234, True)
+
+
+async def test_fixing_a_rejected_document_and_rerunning_picks_it_up(
+    settings: Settings, source: UserMongoRepository, target: UserPostgresRepository
+) -> None:
+    await seed_users(source, 100)
+    await source.insert_many([{"_id": "typo", "username": "t", "email": "t-at-x.org", "age": 5}])
+    first = await migrate(settings)
+    assert (first.rows_written, first.rows_rejected) == (100, 1)
+    [rejection] = await target.rejections()
+    assert rejection["mongo_id"] == '"typo"'
+    assert "email" in rejection["reason"]
+    assert json.loads(rejection["document"])["email"] == "t-at-x.org"
+
+    await source._collection.update_one({"_id": "typo"}, {"$set": {"email": "t@x.org"}})
+    second = await migrate(settings)
+    assert (second.rows_written, second.rows_rejected) == (101, 0)
+    assert await target.count_rejected() == 0
