@@ -117,11 +117,16 @@ async def open_postgres_pool(dsn: str, *, min_size: int, max_size: int) -> async
             dsn, min_size=min_size, max_size=max_size, timeout=CONNECT_TIMEOUT_S
         )
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise ServerUnavailableError(
-            f"cannot reach PostgreSQL at {redact_uri(dsn)}: "
-            f"{type(exc).__name__}: {redact_uri(str(exc))}"
-        ) from exc
+        raise postgres_unreachable(dsn, exc) from exc
     return pool
+
+
+def postgres_unreachable(dsn: str, exc: BaseException) -> ServerUnavailableError:
+    """One clear error for a failed connection, with the password hidden."""
+    return ServerUnavailableError(
+        f"cannot reach PostgreSQL at {redact_uri(dsn)}: "
+        f"{type(exc).__name__}: {redact_uri(str(exc))}"
+    )
 
 
 class ReconnectingConnection:
@@ -144,10 +149,7 @@ class ReconnectingConnection:
         try:
             await self._reconnect()
         except (*POSTGRES_TRANSIENT, asyncpg.PostgresError) as exc:
-            raise ServerUnavailableError(
-                f"cannot reach PostgreSQL at {redact_uri(self._dsn)}: "
-                f"{type(exc).__name__}: {redact_uri(str(exc))}"
-            ) from exc
+            raise postgres_unreachable(self._dsn, exc) from exc
         return self
 
     async def __aexit__(
