@@ -24,6 +24,7 @@ from migrationkit.errors import (
 )
 from migrationkit.migration import migrate, run_migration
 from migrationkit.models import User, document_to_row, mongo_key
+from migrationkit.observe import NullObserver, Observer
 from migrationkit.progress import CountingProgress, NullProgress, Progress, TqdmProgress
 from migrationkit.report import MigrationReport, WorkerStats
 from migrationkit.repositories import UserMongoRepository, UserPostgresRepository
@@ -47,7 +48,9 @@ __all__ = [
     "MigrationKitError",
     "MigrationReport",
     "MongoConnectionHandler",
+    "NullObserver",
     "NullProgress",
+    "Observer",
     "PostgresConnectionHandler",
     "Progress",
     "RoundRobin",

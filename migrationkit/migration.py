@@ -16,6 +16,7 @@ from migrationkit.dispatch import Dispatcher
 from migrationkit.endpoints import Endpoints, resolve_endpoints
 from migrationkit.errors import ConfigurationError, IntegrityCheckError, MigrationKitError
 from migrationkit.models import document_to_row
+from migrationkit.observe import NullObserver, Observer
 from migrationkit.progress import NullProgress, Progress
 from migrationkit.report import MigrationReport
 from migrationkit.repositories import UserMongoRepository, UserPostgresRepository
@@ -39,6 +40,7 @@ async def migrate(
     dispatcher: Dispatcher | None = None,
     transform: Transform = document_to_row,
     resume: bool = False,
+    observer: Observer | None = None,
 ) -> MigrationReport:
     """Copy every user document into the ``users`` table (or set it aside) and report.
 
@@ -51,6 +53,7 @@ async def migrate(
     if endpoints is None:
         endpoints = await asyncio.to_thread(resolve_endpoints, settings)
     progress = progress or NullProgress()
+    observer = observer or NullObserver()
     policy = settings.retry_policy
     source_name = f"{settings.mongo_database}.{settings.mongo_collection}"
     async with (
@@ -75,11 +78,13 @@ async def migrate(
             queue_depth=settings.queue_depth,
             dispatcher=dispatcher,
             progress=progress,
+            observer=observer,
         )
         saver = _CheckpointSaver(postgres, settings.pg_table, source_name)
         done_before = start.rows_done if start else 0
         total = await source.estimated_count()
         progress.start(max(total - done_before, 0), f"{settings.backend}/{settings.writer}")
+        observer.run_started(backend=settings.backend, workers=settings.workers, total=total)
         rows_read = 0
         started = time.perf_counter()
         try:
@@ -90,12 +95,19 @@ async def migrate(
                     raw=cluster.reads_raw_bson,
                     policy=policy,
                 )
+                read_started = time.perf_counter()
                 async for batch in batches:
                     rows_read += len(batch)
+                    observer.batch_read(
+                        backend=settings.backend,
+                        rows=len(batch),
+                        seconds=time.perf_counter() - read_started,
+                    )
                     await cluster.submit(
                         batch, checkpoint=(last_id(batch), done_before + rows_read)
                     )
                     await saver.save_now_and_then(cluster)
+                    read_started = time.perf_counter()
             await saver.save(cluster, completed=True)
         except BaseException:
             await saver.save_after_failure(cluster)
@@ -123,6 +135,7 @@ async def migrate(
             lambda db: _check_target(db, report, settings.pg_table, expected=expected),
             what="checking the target table",
         )
+    observer.run_finished(report)
     log.info("migrated %d rows in %.2f s (%.0f rows/s)", rows_read, elapsed, report.rows_per_s)
     return report
 

@@ -21,6 +21,7 @@ class WorkerStats:
     rows_written: int = 0
     rows_rejected: int = 0
     busy_s: float = 0.0
+    retries: int = 0
     spans: list[tuple[float, float]] = field(default_factory=list, repr=False)
 
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -37,6 +38,12 @@ MONGO_TRANSIENT: tuple[type[BaseException], ...] = (
     AutoReconnect,
     ConnectionFailure,
     CursorNotFound,
+)
+
+
+#: Told about every retry in the current context (a worker reports them as events).
+retry_listener: ContextVar[Callable[[str], object] | None] = ContextVar(
+    "retry_listener", default=None
 )
 
 
@@ -78,6 +85,8 @@ async def retry(
             log.warning(
                 "%s failed (%s: %s); retrying in %.2f s", what, type(exc).__name__, exc, delay
             )
+            if (listener := retry_listener.get()) is not None:
+                listener(what)
             await asyncio.sleep(delay)
             if before_retry is not None:
                 try:

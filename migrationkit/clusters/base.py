@@ -21,10 +21,19 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from migrationkit.batches import Batch
-from migrationkit.clusters.events import STOP, BatchDone, Failed, Ready, Stopped, WorkerEvent
+from migrationkit.clusters.events import (
+    STOP,
+    BatchDone,
+    Failed,
+    Ready,
+    Retried,
+    Stopped,
+    WorkerEvent,
+)
 from migrationkit.clusters.worker import WorkerJob
 from migrationkit.dispatch import Dispatcher, RoundRobin
 from migrationkit.errors import WorkerCrashedError, WorkerError
+from migrationkit.observe import NullObserver, Observer
 from migrationkit.progress import NullProgress, Progress
 from migrationkit.report import REJECTION_SAMPLES, WorkerStats, log_rejections
 
@@ -56,6 +65,7 @@ class ClusterMigrationBase(ABC):
         queue_depth: int = 2,
         dispatcher: Dispatcher | None = None,
         progress: Progress | None = None,
+        observer: Observer | None = None,
         startup_timeout_s: float = 60.0,
     ) -> None:
         if size < 1:
@@ -65,6 +75,7 @@ class ClusterMigrationBase(ABC):
         self.queue_depth = queue_depth
         self.dispatcher = dispatcher or RoundRobin(size)
         self.progress = progress or NullProgress()
+        self.observer = observer or NullObserver()
         self.startup_timeout_s = startup_timeout_s
         self.stats = [WorkerStats(worker) for worker in range(size)]
         self.rejected: list[tuple[str, str]] = []
@@ -148,6 +159,7 @@ class ClusterMigrationBase(ABC):
         worker = self.dispatcher.choose(self._in_flight)
         await self._deliver(worker, (seq, batch))
         self._in_flight[worker] += 1
+        self.observer.queue_depths(backend=self.name, in_flight=self._in_flight)
         await self._pump(0)
 
     async def close(self) -> list[WorkerStats]:
@@ -226,6 +238,11 @@ class ClusterMigrationBase(ABC):
             self._advance_checkpoint(event.seq)
             self._record_rejections(event.rejected)
             self.progress.advance(event.written + len(event.rejected))
+            self.observer.batch_done(backend=self.name, event=event)
+            self.observer.queue_depths(backend=self.name, in_flight=self._in_flight)
+        elif isinstance(event, Retried):
+            self.stats[event.worker].retries += 1
+            self.observer.retried(backend=self.name, worker=event.worker, what=event.what)
         elif isinstance(event, Ready):
             self._ready.add(event.worker)
         elif isinstance(event, Stopped):

@@ -22,6 +22,16 @@ class BatchDone:
     rejected: tuple[tuple[str, str], ...]  # (mongo_id, reason)
     started: float  # time.monotonic(): one clock for every process on the machine
     finished: float
+    transform_s: float = 0.0  # validating and converting the documents
+    write_s: float = 0.0  # writing to PostgreSQL, retries included
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    """A transient fault (``what`` failed) is being retried."""
+
+    worker: int
+    what: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +50,7 @@ class Stopped:
     worker: int
 
 
-WorkerEvent = Ready | BatchDone | Failed | Stopped
+WorkerEvent = Ready | BatchDone | Retried | Failed | Stopped
 
 #: Put on a worker's queue to tell it to finish.
 STOP = None

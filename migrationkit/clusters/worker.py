@@ -19,11 +19,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrationkit.batches import Batch, PreparedBatch, Rejection, Transform, prepare_batch
-from migrationkit.clusters.events import STOP, BatchDone, Failed, Ready, Stopped, WorkerEvent
+from migrationkit.clusters.events import (
+    STOP,
+    BatchDone,
+    Failed,
+    Ready,
+    Retried,
+    Stopped,
+    WorkerEvent,
+)
 from migrationkit.connections import ReconnectingConnection
 from migrationkit.models import document_to_row
 from migrationkit.repositories.postgres import UserPostgresRepository
-from migrationkit.retry import RetryPolicy
+from migrationkit.retry import RetryPolicy, retry_listener
 from migrationkit.settings import Writer
 
 #: How often a blocked process worker checks that its parent is still alive.
@@ -74,6 +82,7 @@ async def run_worker(
     emit: Callable[[WorkerEvent], Any],
 ) -> None:
     """Open the sink, then write ``(seq, batch)`` items until ``STOP``; never raises."""
+    retry_listener.set(lambda what: emit(Retried(index, what)))
     try:
         async with job.open_sink(job) as write:
             emit(Ready(index))
@@ -81,7 +90,9 @@ async def run_worker(
                 seq, batch = item
                 started = time.monotonic()
                 prepared = prepare_batch(batch, job.transform)
+                transformed = time.monotonic()
                 rejections = await write(prepared)
+                finished = time.monotonic()
                 refused = len(rejections) - len(prepared.rejections)
                 emit(
                     BatchDone(
@@ -90,7 +101,9 @@ async def run_worker(
                         len(prepared.rows) - refused,
                         tuple((r.mongo_id, r.reason) for r in rejections),
                         started,
-                        time.monotonic(),
+                        finished,
+                        transform_s=transformed - started,
+                        write_s=finished - transformed,
                     )
                 )
     except Exception as exc:
