@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from migrationkit.bench import add_bench_parser, cmd_bench
 from migrationkit.clusters import ClusterMigrationFactory
 from migrationkit.connections import MongoConnectionHandler, PostgresConnectionHandler
 from migrationkit.doctor import add_doctor_parser, cmd_doctor
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     rejects.add_argument("--limit", type=positive_int, default=20)
 
     add_doctor_parser(commands)
+    add_bench_parser(commands)
 
     demo = commands.add_parser("demo", help="seed, then migrate with every backend and compare")
     demo.add_argument("--count", type=positive_int, default=100_000)
@@ -247,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": cmd_migrate,
         "rejects": cmd_rejects,
         "verify": cmd_verify,
+        "bench": cmd_bench,
         "demo": cmd_demo,
     }
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -82,38 +83,36 @@ async def migrate(
         )
         saver = _CheckpointSaver(postgres, settings.pg_table, source_name)
         done_before = start.rows_done if start else 0
-        total = await source.estimated_count()
-        progress.start(max(total - done_before, 0), f"{settings.backend}/{settings.writer}")
+        # Counting can cost a full scan (SecantusDB): only when someone shows a total.
+        wants_total = not isinstance(progress, NullProgress) or not isinstance(
+            observer, NullObserver
+        )
+        total = await source.estimated_count() if wants_total else None
+        todo = None if total is None else max(total - done_before, 0)
+        progress.start(todo, f"{settings.backend}/{settings.writer}")
         observer.run_started(backend=settings.backend, workers=settings.workers, total=total)
-        rows_read = 0
+        batches = source.iter_batches(
+            settings.batch_size,
+            after=start.last_id if start else None,
+            raw=cluster.reads_raw_bson,
+            policy=policy,
+        )
+        # The first batch can take seconds (SecantusDB builds the whole result before
+        # it answers): ask for it now, so that the workers start meanwhile.
+        first = asyncio.ensure_future(anext(batches, None))
         started = time.perf_counter()
         try:
             async with cluster:
-                batches = source.iter_batches(
-                    settings.batch_size,
-                    after=start.last_id if start else None,
-                    raw=cluster.reads_raw_bson,
-                    policy=policy,
-                )
-                read_started = time.perf_counter()
-                async for batch in batches:
-                    rows_read += len(batch)
-                    observer.batch_read(
-                        backend=settings.backend,
-                        rows=len(batch),
-                        seconds=time.perf_counter() - read_started,
-                    )
-                    await cluster.submit(
-                        batch, checkpoint=(last_id(batch), done_before + rows_read)
-                    )
-                    await saver.save_now_and_then(cluster)
-                    read_started = time.perf_counter()
+                rows_read = await _feed(cluster, first, batches, saver, done_before=done_before)
             await saver.save(cluster, completed=True)
         except BaseException:
+            first.cancel()
+            await asyncio.gather(first, return_exceptions=True)
             await saver.save_after_failure(cluster)
             raise
         finally:
             progress.close()
+            await batches.aclose()
         elapsed = time.perf_counter() - started
         report = MigrationReport(
             backend=settings.backend,
@@ -138,6 +137,30 @@ async def migrate(
     observer.run_finished(report)
     log.info("migrated %d rows in %.2f s (%.0f rows/s)", rows_read, elapsed, report.rows_per_s)
     return report
+
+
+async def _feed(
+    cluster: ClusterMigrationBase,
+    first: asyncio.Future[list[Any] | None],
+    batches: AsyncIterator[list[Any]],
+    saver: _CheckpointSaver,
+    *,
+    done_before: int,
+) -> int:
+    """Hand every batch to the cluster, checkpointing as they commit; returns rows read."""
+    rows_read = 0
+    waited = time.perf_counter()
+    batch = await first
+    while batch is not None:
+        rows_read += len(batch)
+        cluster.observer.batch_read(
+            backend=cluster.name, rows=len(batch), seconds=time.perf_counter() - waited
+        )
+        await cluster.submit(batch, checkpoint=(last_id(batch), done_before + rows_read))
+        await saver.save_now_and_then(cluster)
+        waited = time.perf_counter()
+        batch = await anext(batches, None)
+    return rows_read
 
 
 async def _starting_point(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from bson.raw_bson import RawBSONDocument
@@ -57,7 +57,7 @@ class UserMongoRepository:
         after: Any = None,
         raw: bool = False,
         policy: RetryPolicy | None = None,
-    ) -> AsyncIterator[list[Any]]:
+    ) -> AsyncGenerator[list[Any], None]:
         """Yield every document exactly once, in ``_id`` order, ``batch_size`` at a time.
 
         Keyset paging: one cursor sorted by ``_id`` (any BSON type: MongoDB orders
