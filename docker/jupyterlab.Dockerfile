@@ -12,9 +12,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 WORKDIR /workspace
 COPY . .
-RUN pip install -e ".[notebooks,test]" \
+RUN pip install -e ".[notebooks,metrics,test]" \
     && mkdir -p "$HOME" \
     && chmod 1777 "$HOME"
 
-EXPOSE 8888
+# JupyterLab, and migrationkit's Prometheus metrics (docker-compose.yml sets the port).
+EXPOSE 8888 9464
 CMD ["jupyter", "lab", "--ip=0.0.0.0", "--port=8888", "--no-browser", "--ServerApp.root_dir=/workspace/notebooks"]

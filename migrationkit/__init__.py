@@ -26,6 +26,7 @@ from migrationkit.migration import migrate, run_migration
 from migrationkit.models import User, document_to_row, mongo_key
 from migrationkit.observe import NullObserver, Observer
 from migrationkit.progress import CountingProgress, NullProgress, Progress, TqdmProgress
+from migrationkit.ranged import RangeExecutorFactory, RangeFailedError, migrate_ranges
 from migrationkit.report import MigrationReport, WorkerStats
 from migrationkit.repositories import UserMongoRepository, UserPostgresRepository
 from migrationkit.seeding import UserFactory, seed_users
@@ -53,6 +54,8 @@ __all__ = [
     "Observer",
     "PostgresConnectionHandler",
     "Progress",
+    "RangeExecutorFactory",
+    "RangeFailedError",
     "RoundRobin",
     "ServerUnavailableError",
     "Settings",
@@ -68,6 +71,7 @@ __all__ = [
     "__version__",
     "document_to_row",
     "migrate",
+    "migrate_ranges",
     "mongo_key",
     "redact_uri",
     "resolve_endpoints",

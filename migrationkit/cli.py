@@ -1,7 +1,9 @@
 """The ``migrationkit`` command: servers, seed, migrate, demo.
 
-Expected failures (bad settings, unreachable servers, a failed worker) print one
-line on stderr and exit 1; bad arguments exit 2, as argparse does.
+Settings come from defaults, a ``migrationkit.toml`` profile, ``MIGRATIONKIT_*``
+variables and flags, in that order (:mod:`migrationkit.config`). Expected failures
+(bad settings, unreachable servers, a failed worker) print one line on stderr and
+exit 1; bad arguments exit 2, as argparse does.
 """
 
 from __future__ import annotations
@@ -13,25 +15,53 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, cast
 
 from migrationkit.bench import add_bench_parser, cmd_bench
 from migrationkit.clusters import ClusterMigrationFactory
+from migrationkit.config import (
+    CONFIG_VARIABLE,
+    PROFILE_VARIABLE,
+    ResolvedSettings,
+    file_values_in_environment,
+    resolve_settings,
+)
 from migrationkit.connections import MongoConnectionHandler, PostgresConnectionHandler
 from migrationkit.doctor import add_doctor_parser, cmd_doctor
 from migrationkit.endpoints import resolve_endpoints
 from migrationkit.errors import ConfigurationError, IntegrityCheckError, MigrationKitError
+from migrationkit.logs import configure_logging, current_run_id, run_scope
 from migrationkit.migration import migrate
+from migrationkit.observe import Observer
 from migrationkit.progress import NullProgress, Progress, TqdmProgress
+from migrationkit.ranged import (
+    RangeExecutorFactory,
+    add_dask_arguments,
+    migrate_ranges,
+    range_executor_for,
+)
 from migrationkit.report import MigrationReport
 from migrationkit.repositories import UserMongoRepository, UserPostgresRepository
 from migrationkit.repositories.postgres import WRITERS
 from migrationkit.seeding import seed_users
-from migrationkit.settings import Settings
+from migrationkit.settings import LogFormat, Settings
 from migrationkit.transforms import TRANSFORMS
 from migrationkit.verify import verify
+
+if TYPE_CHECKING:
+    from migrationkit.metrics import MetricsServer
+
+#: Flags that set a setting, named as the setting with dashes (``--batch-size``).
+SETTING_FLAGS = (
+    "backend",
+    "workers",
+    "batch_size",
+    "writer",
+    "mongo_driver",
+    "metrics_port",
+    "metrics_host",
+    "log_format",
+)
 
 
 def positive_int(text: str) -> int:
@@ -43,7 +73,7 @@ def positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="migrationkit", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    add_common_options(parser, default=None)
     commands = parser.add_subparsers(dest="command", required=True)
 
     servers = commands.add_parser("servers", help="embedded MongoDB-wire and PostgreSQL servers")
@@ -63,10 +93,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("migrate", help="copy the users collection into PostgreSQL")
     add_migration_options(run)
+    add_dask_arguments(run)
     run.add_argument("--json", action="store_true", help="print the report as one JSON object")
     run.add_argument(
         "--resume", action="store_true", help="continue after the last checkpoint, keep the table"
     )
+    run.add_argument(
+        "--metrics-linger",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep serving /metrics this long after the run, for a last scrape",
+    )
+
+    config = commands.add_parser("config", help="the effective settings and where each comes from")
+    show = config.add_subparsers(dest="config_action", required=True).add_parser(
+        "show", help="print every setting, its value (passwords hidden) and its source"
+    )
+    add_setting_flags(show)
+    add_common_options(show, default=argparse.SUPPRESS)
 
     check = commands.add_parser(
         "verify", help="compare every document with the table: ids, values, checksums"
@@ -82,15 +127,64 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="seed, then migrate with every backend and compare")
     demo.add_argument("--count", type=positive_int, default=100_000)
     demo.add_argument("--workers", type=positive_int)
+    for command in commands.choices.values():
+        add_common_options(command, default=argparse.SUPPRESS)
     return parser
 
 
-def add_migration_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=ClusterMigrationFactory.available())
+def add_common_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """Options every command takes, before or after its name (``default``: SUPPRESS after)."""
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default,
+        help=f"settings file (default ./migrationkit.toml, or ${CONFIG_VARIABLE})",
+    )
+    parser.add_argument(
+        "--profile", default=default, help=f"profile in the settings file (or ${PROFILE_VARIABLE})"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=default,
+        help="log lines as text (default) or one JSON object each",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if default is None else default,
+        help="log progress details",
+    )
+
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    backends = [*ClusterMigrationFactory.available(), *RangeExecutorFactory.available()]
+    parser.add_argument("--backend", choices=list(dict.fromkeys(backends)))
     parser.add_argument("--workers", type=positive_int)
     parser.add_argument("--batch-size", type=positive_int)
     parser.add_argument("--writer", choices=WRITERS)
     parser.add_argument("--mongo-driver", choices=["motor", "pymongo"])
+    parser.add_argument(
+        "--metrics-port",
+        type=port_number,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (0: any free one) during the run",
+    )
+    parser.add_argument(
+        "--metrics-host", metavar="ADDRESS", help="where the metrics port listens (127.0.0.1)"
+    )
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65_535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
+    return value
+
+
+def add_migration_options(parser: argparse.ArgumentParser) -> None:
+    add_setting_flags(parser)
     parser.add_argument(
         "--transform",
         choices=list(TRANSFORMS),
@@ -100,17 +194,22 @@ def add_migration_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Environment first, then the flags that were given; one clear error if invalid."""
-    given = {key: value for key, value in overrides.items() if value is not None}
-    try:
-        return Settings(**given)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        raise ConfigurationError(f"invalid settings: {problems}") from None
+def resolve(args: argparse.Namespace, **flags: Any) -> ResolvedSettings:
+    """The config file's profile, then the environment, then ``flags`` (``None``: not given)."""
+    return resolve_settings(
+        config=getattr(args, "config", None),
+        profile=getattr(args, "profile", None),
+        flags={"log_format": getattr(args, "log_format", None), **flags},
+    )
+
+
+def load_settings(args: argparse.Namespace, **flags: Any) -> Settings:
+    """Every command's settings; one clear error naming the key and its source if invalid."""
+    return resolve(args, **flags).settings
+
+
+def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: getattr(args, key, None) for key in SETTING_FLAGS}
 
 
 def progress_for(args: argparse.Namespace) -> Progress:
@@ -124,7 +223,7 @@ def cmd_servers(args: argparse.Namespace) -> None:
         from migrationkit.workshop import reset_workshop
 
         reset_workshop(
-            count=args.count, seed=args.seed, progress=TqdmProgress(), settings=load_settings()
+            count=args.count, seed=args.seed, progress=TqdmProgress(), settings=load_settings(args)
         )
         return
     servers = EmbeddedServers()
@@ -138,7 +237,7 @@ def cmd_servers(args: argparse.Namespace) -> None:
 
 
 async def cmd_seed(args: argparse.Namespace) -> None:
-    settings = load_settings()
+    settings = load_settings(args)
     endpoints = await asyncio.to_thread(resolve_endpoints, settings)
     async with MongoConnectionHandler(endpoints.mongo_uri, driver=settings.mongo_driver) as client:
         repository = UserMongoRepository(client[settings.mongo_database][settings.mongo_collection])
@@ -150,21 +249,42 @@ async def cmd_seed(args: argparse.Namespace) -> None:
 
 
 async def cmd_migrate(args: argparse.Namespace) -> None:
-    settings = load_settings(
-        backend=args.backend,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        writer=args.writer,
-        mongo_driver=args.mongo_driver,
-    )
-    report = await migrate(
-        settings,
-        progress=progress_for(args),
-        transform=TRANSFORMS[args.transform],
-        resume=args.resume,
-    )
+    settings = load_settings(args, **setting_flags(args))
+    observer, exporter = start_metrics(settings)
+    try:
+        executor = range_executor_for(
+            settings.backend,
+            partitions=args.partitions,
+            scheduler=args.scheduler,
+            worker_env=args.worker_env,
+        )
+        if executor is None:
+            report = await migrate(
+                settings,
+                progress=progress_for(args),
+                transform=TRANSFORMS[args.transform],
+                resume=args.resume,
+                observer=observer,
+            )
+        elif args.resume:
+            raise ConfigurationError("--resume is for batch dispatch; a range run is exact: rerun")
+        else:
+            report = await migrate_ranges(
+                settings,
+                executor=executor,
+                scheduler=args.scheduler,
+                partitions=args.partitions,
+                progress=progress_for(args),
+                transform=TRANSFORMS[args.transform],
+                secrets_from_worker_env=args.worker_env,
+            )
+        if exporter is not None and args.metrics_linger > 0:
+            await asyncio.sleep(args.metrics_linger)
+    finally:
+        if exporter is not None:
+            exporter.close()
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(json.dumps({**report.to_dict(), "run_id": current_run_id()}))
         return
     if report.resumed_after is not None:
         print(f"resumed after _id {report.resumed_after}")
@@ -172,15 +292,35 @@ async def cmd_migrate(args: argparse.Namespace) -> None:
     print_rejections(report)
 
 
+def start_metrics(settings: Settings) -> tuple[Observer | None, MetricsServer | None]:
+    """With ``metrics_port`` set: a Prometheus observer and its exporter (address on stderr)."""
+    if settings.metrics_port is None:
+        return None, None
+    try:
+        from migrationkit.metrics import PrometheusObserver
+    except ImportError:
+        raise ConfigurationError(
+            "metrics need prometheus-client: pip install 'migrationkit[metrics]'"
+        ) from None
+    observer = PrometheusObserver()
+    exporter = observer.serve(port=settings.metrics_port, host=settings.metrics_host)
+    print(f"serving metrics at {exporter.url}", file=sys.stderr, flush=True)
+    return observer, exporter
+
+
+def cmd_config(args: argparse.Namespace) -> None:
+    print(resolve(args, **setting_flags(args)).show())
+
+
 async def cmd_verify(args: argparse.Namespace) -> None:
-    report = await verify(load_settings(), transform=TRANSFORMS[args.transform])
+    report = await verify(load_settings(args), transform=TRANSFORMS[args.transform])
     if not report.ok:
         raise IntegrityCheckError(report.summary())
     print(report.summary())
 
 
 async def cmd_rejects(args: argparse.Namespace) -> None:
-    settings = load_settings()
+    settings = load_settings(args)
     endpoints = await asyncio.to_thread(resolve_endpoints, settings)
     async with PostgresConnectionHandler(endpoints.pg_dsn) as pool:
         repository = UserPostgresRepository(pool, table=settings.pg_table)
@@ -201,7 +341,7 @@ def shorten(text: str, width: int) -> str:
 
 
 async def cmd_demo(args: argparse.Namespace) -> None:
-    base = load_settings(workers=args.workers)
+    base = load_settings(args, workers=args.workers)
     endpoints = await asyncio.to_thread(resolve_endpoints, base)
     print(f"MongoDB: {endpoints!r}")
     async with MongoConnectionHandler(endpoints.mongo_uri, driver=base.mongo_driver) as client:
@@ -240,23 +380,44 @@ def print_rejections(report: MigrationReport) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    with run_scope():
+        configure_logging(
+            log_format=log_format_for(args), level=logging.INFO if args.verbose else logging.WARNING
+        )
+        return run_command(args)
+
+
+def log_format_for(args: argparse.Namespace) -> LogFormat:
+    """The flag, else the configured setting; text when the settings are broken (reported next)."""
+    if args.log_format is not None:
+        return cast(LogFormat, args.log_format)
+    try:
+        return load_settings(args).log_format
+    except MigrationKitError:
+        return "text"
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; the exit code."""
     commands = {
         "seed": cmd_seed,
         "migrate": cmd_migrate,
         "rejects": cmd_rejects,
         "verify": cmd_verify,
-        "bench": cmd_bench,
         "demo": cmd_demo,
     }
     try:
         if args.command == "servers":
             cmd_servers(args)
+        elif args.command == "config":
+            cmd_config(args)
         elif args.command == "doctor":
-            return cmd_doctor(args)
+            # doctor and bench read MIGRATIONKIT_* themselves: hand them the profile that way.
+            with file_values_in_environment(resolve(args)):
+                return cmd_doctor(args)
+        elif args.command == "bench":
+            with file_values_in_environment(resolve(args)):
+                asyncio.run(cancelled_by_sigterm(cmd_bench(args)))
         else:
             asyncio.run(cancelled_by_sigterm(commands[args.command](args)))
     except MigrationKitError as exc:

@@ -16,6 +16,7 @@ from migrationkit.connections import MongoConnectionHandler, ReconnectingConnect
 from migrationkit.dispatch import Dispatcher
 from migrationkit.endpoints import Endpoints, resolve_endpoints
 from migrationkit.errors import ConfigurationError, IntegrityCheckError, MigrationKitError
+from migrationkit.logs import WorkerLogging, with_run_id
 from migrationkit.models import document_to_row
 from migrationkit.observe import NullObserver, Observer
 from migrationkit.progress import NullProgress, Progress
@@ -33,6 +34,7 @@ CHECKPOINT_INTERVAL_S = 0.5
 FAILURE_SAVE_TIMEOUT_S = 5.0
 
 
+@with_run_id
 async def migrate(
     settings: Settings | None = None,
     *,
@@ -51,6 +53,15 @@ async def migrate(
     either in the table or in the dead-letter table.
     """
     settings = settings or Settings()
+    if settings.backend not in ClusterMigrationFactory.available():
+        return await _migrate_ranges(
+            settings,
+            endpoints=endpoints,
+            progress=progress,
+            transform=transform,
+            resume=resume,
+            dispatcher=dispatcher,
+        )
     if endpoints is None:
         endpoints = await asyncio.to_thread(resolve_endpoints, settings)
     progress = progress or NullProgress()
@@ -63,7 +74,7 @@ async def migrate(
     ):
         source = UserMongoRepository(client[settings.mongo_database][settings.mongo_collection])
         start = await postgres.run(
-            lambda db: _starting_point(db, settings, source_name, resume=resume),
+            lambda db: starting_point(db, settings, source_name, resume=resume),
             what="preparing the target tables",
         )
         cluster = ClusterMigrationFactory.create(
@@ -75,6 +86,7 @@ async def migrate(
                 writer=settings.writer,
                 transform=transform,
                 retry=policy,
+                log_setup=WorkerLogging.current(),
             ),
             queue_depth=settings.queue_depth,
             dispatcher=dispatcher,
@@ -131,7 +143,7 @@ async def migrate(
         )
         expected = await source.count() if start is not None else rows_read
         await postgres.run(
-            lambda db: _check_target(db, report, settings.pg_table, expected=expected),
+            lambda db: check_target(db, report, settings.pg_table, expected=expected),
             what="checking the target table",
         )
     observer.run_finished(report)
@@ -163,7 +175,33 @@ async def _feed(
     return rows_read
 
 
-async def _starting_point(
+async def _migrate_ranges(
+    settings: Settings,
+    *,
+    endpoints: Endpoints | None,
+    progress: Progress | None,
+    transform: Transform,
+    resume: bool,
+    dispatcher: Dispatcher | None,
+) -> MigrationReport:
+    """A backend that dispatches ``_id`` ranges, not batches (``dask``): see ``ranged``."""
+    from migrationkit.ranged import migrate_ranges
+
+    if resume or dispatcher is not None:
+        raise ConfigurationError(
+            f"the {settings.backend} backend migrates whole _id ranges: it takes no "
+            "dispatcher and cannot resume (a fresh run is exact; run it again)"
+        )
+    return await migrate_ranges(
+        settings,
+        executor=settings.backend,
+        endpoints=endpoints,
+        progress=progress,
+        transform=transform,
+    )
+
+
+async def starting_point(
     db: asyncpg.Connection, settings: Settings, source_name: str, *, resume: bool
 ) -> Checkpoint | None:
     """The checkpoint to resume after, or ``None`` after emptying the target for a fresh run."""
@@ -235,7 +273,7 @@ class _CheckpointSaver:
             )
 
 
-async def _check_target(
+async def check_target(
     db: asyncpg.Connection, report: MigrationReport, table: str, *, expected: int
 ) -> None:
     """Every source document is, exactly once, in the table or set aside (a cheap verify)."""

@@ -31,7 +31,8 @@ class UserFactory:
         faker.seed_instance(seed)
         self._first = [faker.first_name().lower() for _ in range(POOL_SIZE)]
         self._last = [faker.last_name().lower().replace(" ", "") for _ in range(POOL_SIZE)]
-        self._domains = list({faker.free_email_domain() for _ in range(POOL_SIZE)})
+        # sorted, not list(set): a set's order changes with each process's hash seed.
+        self._domains = sorted({faker.free_email_domain() for _ in range(POOL_SIZE)})
         self._seed = seed
 
     def users(self, count: int, *, start: int = 0) -> Iterator[dict[str, Any]]:

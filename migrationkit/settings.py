@@ -15,9 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from migrationkit.retry import RetryPolicy
 
-Backend = Literal["asyncio", "threading", "multiprocessing"]
+Backend = Literal["asyncio", "threading", "multiprocessing", "dask"]
 Writer = Literal["copy", "executemany", "insert"]
 MongoDriver = Literal["motor", "pymongo"]
+LogFormat = Literal["text", "json"]
 
 #: Workers per CPU core, as the original project's ``CPU_CORES * multiplier``.
 #: Writers spend most of their time waiting on PostgreSQL, so two per core keep
@@ -64,6 +65,10 @@ class Settings(BaseSettings):
     retry_max_delay_s: float = Field(default=5.0, gt=0, le=600)
     backend: Backend = "asyncio"
     writer: Writer = "copy"
+    # Watching a run (``migrate``): log lines as text or JSON, Prometheus metrics on a port.
+    log_format: LogFormat = "text"
+    metrics_port: int | None = Field(default=None, ge=0, le=65_535)
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("pg_table", "mongo_collection", "mongo_database")
     @classmethod

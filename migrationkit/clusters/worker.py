@@ -29,6 +29,7 @@ from migrationkit.clusters.events import (
     WorkerEvent,
 )
 from migrationkit.connections import ReconnectingConnection
+from migrationkit.logs import WorkerLogging
 from migrationkit.models import document_to_row
 from migrationkit.repositories.postgres import UserPostgresRepository
 from migrationkit.retry import RetryPolicy, retry_listener
@@ -73,6 +74,7 @@ class WorkerJob:
     transform: Transform = document_to_row
     open_sink: SinkOpener = postgres_sink
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    log_setup: WorkerLogging | None = None  # the run id (and format) for the worker's log lines
 
 
 async def run_worker(
@@ -122,6 +124,8 @@ def blocking_worker_main(index: int, job: WorkerJob, inbox: Any, events: Any) ->
     parent = multiprocessing.parent_process()
     if parent is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if job.log_setup is not None:
+        job.log_setup.apply(in_child_process=parent is not None)
 
     async def receive() -> tuple[int, Batch] | None:
         while True:

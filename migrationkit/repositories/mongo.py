@@ -78,8 +78,13 @@ class UserMongoRepository:
         last = after
         batch: list[Any] = []
         while True:
-            query = {} if last is None else {"_id": {"$gt": last}}
-            cursor = collection.find(query, sort=ID_ORDER, hint=ID_ORDER, batch_size=batch_size)
+            # min (an index bound) and $ne, not $gt: $gt stays within the last _id's BSON
+            # type bracket and would skip every later _id of another type.
+            query = {} if last is None else {"_id": {"$ne": last}}
+            bounds = {} if last is None else {"min": {"_id": last}}
+            cursor = collection.find(
+                query, sort=ID_ORDER, hint=ID_ORDER, batch_size=batch_size, **bounds
+            )
             try:
                 async for document in cursor:
                     batch.append(document)

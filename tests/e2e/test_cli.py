@@ -87,8 +87,8 @@ def test_a_bad_setting_from_the_environment_is_one_clear_line(run: Run) -> None:
     done = run("migrate", MIGRATIONKIT_BATCH_SIZE="-5")
     assert done.returncode == 1
     assert done.stderr.strip() == (
-        "migrationkit: error: invalid settings: "
-        "batch_size: Input should be greater than or equal to 1"
+        "migrationkit: error: invalid settings: batch_size: Input should be greater than or "
+        "equal to 1, got '-5' (from MIGRATIONKIT_BATCH_SIZE)"
     )
 
 

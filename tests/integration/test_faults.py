@@ -32,7 +32,9 @@ from migrationkit import (
     migrate,
     seed_users,
 )
+from migrationkit.clusters.events import BatchDone
 from migrationkit.models import ROW_COLUMNS
+from migrationkit.observe import NullObserver
 from migrationkit.repositories.checkpoints import CheckpointRepository
 from tests.integration.transforms import slow_transform
 
@@ -63,17 +65,21 @@ class AfterFirstBatch(CountingProgress):
         super().advance(count)
 
 
+class KillAWorkerOnceCheckpointed(NullObserver):
+    """Kill a worker process as soon as the first batch (seq 0) is committed."""
+
+    def batch_done(self, *, backend: str, event: BatchDone) -> None:
+        if event.seq == 0:
+            os.kill(multiprocessing.active_children()[0].pid or 0, signal.SIGKILL)
+
+
 async def test_a_killed_worker_process_then_resume_gives_the_exact_table(
     make_settings: Any, source: UserMongoRepository, target: UserPostgresRepository
 ) -> None:
     await seed_users(source, 8_000)
     settings = make_settings(backend="multiprocessing", batch_size=250)
-
-    def kill_a_worker() -> None:
-        os.kill(multiprocessing.active_children()[0].pid or 0, signal.SIGKILL)
-
     with pytest.raises(WorkerCrashedError, match="SIGKILL"):
-        await migrate(settings, progress=AfterFirstBatch(kill_a_worker))
+        await migrate(settings, observer=KillAWorkerOnceCheckpointed())
     assert multiprocessing.active_children() == []
     assert await target.count() < 8_000
 

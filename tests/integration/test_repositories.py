@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from bson import ObjectId
 
 from migrationkit import UserFactory, UserMongoRepository, UserPostgresRepository, seed_users
 
@@ -29,6 +30,16 @@ async def test_keyset_batches_resume_after_a_given_id(source: UserMongoRepositor
         for doc in batch
     ]
     assert resumed == everything[400:]
+
+
+async def test_keyset_batches_resume_into_later_id_types(source: UserMongoRepository) -> None:
+    # {"_id": {"$gt": 1}} matches numbers only: a resume must not skip "a" and the ObjectId.
+    oid = ObjectId()
+    await source.insert_many([{"_id": value} for value in (1, 2, "a", oid)])
+    read = [
+        document["_id"] async for batch in source.iter_batches(10, after=1) for document in batch
+    ]
+    assert read == [2, "a", oid]
 
 
 async def test_the_skip_limit_baseline_also_reads_every_document_once(

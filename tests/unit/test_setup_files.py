@@ -252,6 +252,78 @@ def test_jupyterlab_connection_strings_point_at_the_compose_databases(
     Settings(mongo_uri=uri.geturl(), pg_dsn=dsn.geturl())  # and migrationkit accepts them
 
 
+# --------------------------------------------------------------------------- prometheus, grafana
+
+
+def bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> path in the clone, for the service's ``./…`` bind mounts."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        if source.startswith("."):
+            mounts[target] = (ROOT / source).resolve()
+    return mounts
+
+
+def test_every_bind_mounted_file_or_directory_is_in_the_repository(
+    compose: dict[str, Any],
+) -> None:
+    for name, service in compose["services"].items():
+        for target, source in bind_mounts(service).items():
+            assert source.exists(), f"{name} mounts {source} (missing) on {target}"
+
+
+@pytest.mark.parametrize(
+    ("repository", "oldest"), [("prom/prometheus", 3), ("grafana/grafana", 12)]
+)
+def test_monitoring_runs_a_current_official_image(
+    compose: dict[str, Any], repository: str, oldest: int
+) -> None:
+    _, service = service_with_image(compose, repository)
+    major = int(re.match(r"v?(\d+)", service["image"].split(":")[1])[1])  # type: ignore[index]
+    assert major >= oldest
+
+
+def test_prometheus_scrapes_the_port_jupyterlab_serves_metrics_on(
+    resolved: dict[str, Any],
+) -> None:
+    prefix = Settings.model_config.get("env_prefix", "")
+    environment = resolved["services"]["jupyterlab"]["environment"]
+    settings = Settings(
+        metrics_host=environment[f"{prefix}METRICS_HOST"],
+        metrics_port=environment[f"{prefix}METRICS_PORT"],
+    )
+    assert settings.metrics_host == "0.0.0.0", "reachable from the prometheus container"
+    _, prometheus = service_with_image(resolved, "prom/prometheus")
+    config = load_yaml(bind_mounts(prometheus)["/etc/prometheus/prometheus.yml"])
+    targets = [
+        target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    ]
+    assert targets == [f"jupyterlab:{settings.metrics_port}"]
+
+
+def test_grafana_is_provisioned_with_the_prometheus_service_and_the_dashboard(
+    resolved: dict[str, Any],
+) -> None:
+    prometheus_name, _ = service_with_image(resolved, "prom/prometheus")
+    _, grafana = service_with_image(resolved, "grafana/grafana")
+    mounts = bind_mounts(grafana)
+    provisioning = mounts["/etc/grafana/provisioning"]
+    (source,) = load_yaml(provisioning / "datasources" / "prometheus.yml")["datasources"]
+    assert urlsplit(source["url"]).netloc == f"{prometheus_name}:9090"
+    (provider,) = load_yaml(provisioning / "dashboards" / "migrationkit.yml")["providers"]
+    dashboards = mounts[provider["options"]["path"]]
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (dashboards / Path(home).relative_to(provider["options"]["path"])).is_file()
+    dashboard = json.loads((dashboards / "migrationkit.json").read_text())
+    assert {
+        target["datasource"]["uid"] for p in dashboard["panels"] for target in p["targets"]
+    } == {source["uid"]}
+
+
 # --------------------------------------------------------------------------- environment.yml
 
 
