@@ -1,0 +1,188 @@
+"""A learner's first notebook in a real browser: JupyterLab, headless Chromium, the panel.
+
+Starts JupyterLab from this environment on loopback, opens ``notebooks/00_setup.ipynb``
+in Debian's Chromium driven by Playwright, runs every cell from the Run menu, moves the
+control panel's workers slider, clicks Run, and checks what the page shows: the progress
+bar full and a new row in the results table. The screenshot it leaves in
+``artifacts/jupyterlab-panel.png`` is what a learner sees at that point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from migrationkit.lessons import ROWS_ENV, notebook_rows
+from tests.e2e.lab_server import JupyterLab, start_jupyterlab
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = "notebooks/00_setup.ipynb"
+SCREENSHOT = ROOT / "artifacts" / "jupyterlab-panel.png"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: Milliseconds: any one page action or check (Playwright's own default for a check is
+#: 5 s, too short on a busy 2-core machine), running the whole notebook (servers start,
+#: 1,000 users seeded and migrated), and one clicked migration.
+PAGE_TIMEOUT_MS = 30_000
+RUN_ALL_TIMEOUT_MS = 90_000
+CLICKED_RUN_TIMEOUT_MS = 30_000
+
+#: Run in the notebook's own kernel: which Python it is, and that migrationkit imports.
+WHICH_KERNEL = """
+import json, sys
+import migrationkit
+print(json.dumps({"prefix": sys.prefix, "kit": migrationkit.__file__}))
+"""
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), "
+        "as .ci/run does",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_playwright  # noqa: E402
+
+expect.set_options(timeout=PAGE_TIMEOUT_MS)
+
+
+@pytest.fixture
+def jupyterlab(tmp_path: Path) -> Iterator[JupyterLab]:
+    """JupyterLab serving the repository, stopped (kernels included) however the test ends."""
+    lab = start_jupyterlab(root_dir=ROOT, home=tmp_path / "jupyter")
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[BrowserContext]:
+    """Headless Debian Chromium with a fresh profile, closed however the test ends."""
+    # Crash reports and caches go under XDG_CONFIG_HOME/XDG_CACHE_HOME, not the profile.
+    env: dict[str, str | float | bool] = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+        "XDG_CACHE_HOME": str(tmp_path / "xdg-cache"),
+    }
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            env=env,
+            viewport={"width": 1280, "height": 1100},
+            timeout=PAGE_TIMEOUT_MS,
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def open_notebook(page: Page, jupyterlab: JupyterLab) -> None:
+    page.goto(jupyterlab.url(f"lab/tree/{NOTEBOOK}?reset"), wait_until="domcontentloaded")
+    expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible()
+
+
+def menu_command(page: Page, menu: str, command: str) -> None:
+    """Pick ``command`` (its id, e.g. ``runmenu:run-all``) from the menu bar's ``menu``."""
+    page.locator(".lm-MenuBar-item", has_text=re.compile(f"^{menu}$")).click()
+    page.locator(f".lm-Menu-item[data-command='{command}']").click()
+
+
+def outputs(page: Page, text: str) -> Locator:
+    """Cell outputs showing ``text`` (cell sources may contain it too)."""
+    return page.locator(".jp-OutputArea-output", has_text=text)
+
+
+def control_panel(page: Page) -> Locator:
+    """The panel widget the notebook titles "First migration"."""
+    return page.locator(".widget-vbox").filter(has=page.locator("b", has_text="First migration"))
+
+
+def result_rows(panel: Locator) -> Locator:
+    return panel.locator(".widget-html table tbody tr")
+
+
+def folder_state(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (hidden ones included) and a hash of its contents."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_the_setup_notebook_runs_in_jupyterlab_and_its_panel_migrates_on_click(
+    jupyterlab: JupyterLab, browser: BrowserContext
+) -> None:
+    page = browser.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    notebooks_before = folder_state(ROOT / "notebooks")
+
+    open_notebook(page, jupyterlab)
+    kernel = jupyterlab.ask_kernel(jupyterlab.wait_for_kernel(timeout=30), WHICH_KERNEL, timeout=30)
+    assert kernel["prefix"] == sys.prefix, "the notebook's kernel runs another Python"
+    assert Path(kernel["kit"]).is_relative_to(ROOT), "the kernel imports another migrationkit"
+
+    # The notebook stores its outputs and widget state: clear them (in the page only,
+    # autosave is off) so that everything checked below comes from this run.
+    panel = control_panel(page)
+    menu_command(page, "Edit", "editmenu:clear-all")
+    expect(outputs(page, "every document arrived")).to_have_count(0)
+    expect(panel).to_have_count(0)
+
+    menu_command(page, "Run", "runmenu:run-all")
+    # The last cell prints once the notebook's own run (`await panel.run()`) is done.
+    expect(outputs(page, "every document arrived: True")).to_be_visible(timeout=RUN_ALL_TIMEOUT_MS)
+    # The test run's size reached the kernel (the stored output says 50,000).
+    expect(outputs(page, f"{ROWS_ENV} → {notebook_rows():,} records")).to_be_visible()
+    expect(panel).to_have_count(1)
+    expect(result_rows(panel)).to_have_count(1)
+
+    slider = panel.locator(".widget-hslider").filter(has_text="workers")
+    slider.scroll_into_view_if_needed()
+    slider.locator(".noUi-handle").focus()
+    page.keyboard.press("ArrowRight")  # 2 workers -> 3
+    expect(slider.locator(".widget-readout")).to_have_text("3")
+
+    panel.locator("button.widget-button", has_text="Run").click()
+    clicked = result_rows(panel).nth(1)
+    expect(clicked).to_be_visible(timeout=CLICKED_RUN_TIMEOUT_MS)
+    expect(clicked.locator("td").nth(0)).to_have_text("asyncio/copy x3")
+    expect(clicked.locator("td").nth(1)).to_have_text("1,000")
+    expect(panel.locator(".widget-html", has_text="rows in")).to_contain_text(
+        "asyncio/copy x3: 1,000 rows in"
+    )
+    # The bar is drawn as width = value / max: full means value == max.
+    bar = panel.locator(".widget-hprogress .progress-bar")
+    expect(bar).to_have_attribute("style", re.compile(r"width: 100%"))
+    expect(bar).to_have_class(re.compile(r"progress-bar-success"))
+    progress_row = panel.locator(".widget-hbox").filter(has=page.locator(".widget-hprogress"))
+    expect(progress_row).to_contain_text("asyncio/copy: 1,000 / 1,000 rows")
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    panel.evaluate("element => element.scrollIntoView({block: 'start'})")  # chart in view too
+    page.screenshot(path=str(SCREENSHOT))
+    assert SCREENSHOT.stat().st_size > 0
+    # Autosave is off and checkpoints go to the temporary directory: nothing was written.
+    assert folder_state(ROOT / "notebooks") == notebooks_before
