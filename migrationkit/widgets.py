@@ -31,6 +31,9 @@ from migrationkit.repositories.postgres import WRITERS
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from migrationkit.clusters.events import BatchDone
+    from migrationkit.report import MigrationReport
+
 Experiment = Callable[[Choice, Progress], Awaitable[Measurement]]
 Chart = Callable[[Sequence[Measurement]], "Figure"]
 
@@ -83,6 +86,78 @@ class WidgetProgress:
         self.bar.value = min(self.count, total)
         of = f" / {self._total:,}" if self._total else ""
         self.label.value = f"{self._description}: {self.count:,}{of} rows"
+
+
+class LiveCounters:
+    """An :class:`~migrationkit.observe.Observer` drawn live: rows per worker, queues, speed.
+
+    The same counters the Prometheus exporter serves (``migrationkit.metrics``), as a
+    small chart of bars that fills while the migration runs:
+    ``await migrate(settings, observer=live)`` with ``live.widget`` on screen.
+    """
+
+    def __init__(self) -> None:
+        self.written: list[int] = []
+        self.queued: list[int] = []
+        self.rejected = 0
+        self.retries = 0
+        self._bars: list[Any] = []
+        self._labels: list[Any] = []
+        self._backend = ""
+        self._started = time.monotonic()
+        self._drawn_at = 0.0
+        self.title = w.HTML("<b>live counters</b>: waiting for a run")
+        self.rows = w.VBox()
+        self.widget = w.VBox([self.title, self.rows])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def run_started(self, *, backend: str, workers: int, total: int | None) -> None:
+        self.written, self.queued = [0] * workers, [0] * workers
+        self.rejected = self.retries = 0
+        self._started = time.monotonic()
+        self._bars = [
+            w.IntProgress(value=0, min=0, max=1, description=f"worker {i}") for i in range(workers)
+        ]
+        self._labels = [w.Label() for _ in range(workers)]
+        self.rows.children = [w.HBox([b, t]) for b, t in zip(self._bars, self._labels, strict=True)]
+        self._backend = backend
+        self._draw()
+
+    def batch_read(self, *, backend: str, rows: int, seconds: float) -> None:
+        pass
+
+    def batch_done(self, *, backend: str, event: BatchDone) -> None:
+        self.written[event.worker] += event.written
+        self.rejected += len(event.rejected)
+        if time.monotonic() - self._drawn_at >= REDRAW_EVERY_S:
+            self._draw()
+
+    def retried(self, *, backend: str, worker: int, what: str) -> None:
+        self.retries += 1
+
+    def queue_depths(self, *, backend: str, in_flight: Sequence[int]) -> None:
+        self.queued = list(in_flight)
+
+    def run_finished(self, report: MigrationReport) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        self._drawn_at = time.monotonic()
+        top = max([*self.written, 1])
+        for bar, label, rows, queued in zip(
+            self._bars, self._labels, self.written, self.queued, strict=True
+        ):
+            bar.max, bar.value = top, rows
+            label.value = f"{rows:,} rows, {queued} batch(es) waiting"
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        done = sum(self.written)
+        self.title.value = (
+            f"<b>{html.escape(self._backend)}</b>: {done:,} rows written "
+            f"({done / elapsed:,.0f} rows/s), {self.rejected:,} rejected, "
+            f"{self.retries} retries"
+        )
 
 
 def _option_widgets(choice: Choice) -> dict[str, Any]:

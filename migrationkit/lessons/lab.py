@@ -24,6 +24,7 @@ from migrationkit.endpoints import Endpoints, resolve_endpoints
 from migrationkit.lessons.results import Measurement
 from migrationkit.migration import migrate
 from migrationkit.models import document_to_row
+from migrationkit.observe import Observer
 from migrationkit.progress import NullProgress, Progress
 from migrationkit.report import MigrationReport
 from migrationkit.repositories import UserMongoRepository
@@ -148,7 +149,13 @@ class Lab:
             }
         )
 
-    async def migrate(self, choice: Choice, *, progress: Progress | None = None) -> MigrationReport:
+    async def migrate(
+        self,
+        choice: Choice,
+        *,
+        progress: Progress | None = None,
+        observer: Observer | None = None,
+    ) -> MigrationReport:
         """Migrate the lab's collection (seeding ``choice.rows`` users first if needed)."""
         await self.ensure_seeded(choice.rows, progress)
         return await migrate(
@@ -157,6 +164,7 @@ class Lab:
             progress=progress or NullProgress(),
             dispatcher=make_dispatcher(choice.dispatch, choice.workers),
             transform=LESSON_TRANSFORMS[choice.transform],
+            observer=observer,
         )
 
     async def run(self, choice: Choice, progress: Progress | None = None) -> Measurement:

@@ -135,3 +135,24 @@ def test_the_panel_displays_as_its_widget() -> None:
     panel = ControlPanel(experiment=quick_experiment)
     bundle = panel._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_live_counters_draw_rows_per_worker_as_batches_commit() -> None:
+    from migrationkit.clusters.events import BatchDone
+    from migrationkit.report import MigrationReport
+    from migrationkit.widgets import LiveCounters
+
+    live = LiveCounters()
+    live.run_started(backend="threading", workers=2, total=30)
+    live.queue_depths(backend="threading", in_flight=[1, 2])
+    for worker, written in [(0, 10), (1, 5), (0, 10)]:
+        event = BatchDone(worker, 0, written, (("x", "bad"),), 0.0, 1.0)
+        live.batch_done(backend="threading", event=event)
+    live.retried(backend="threading", worker=1, what="writing a batch")
+    live.run_finished(MigrationReport("threading", 2, "copy", 10, 28, 25, 3, 1.0, per_worker=[]))
+    assert live.written == [20, 5]
+    assert [bar.value for bar in live._bars] == [20, 5]
+    assert live._bars[0].max == 20
+    assert "2 batch(es) waiting" in live._labels[1].value
+    assert "25 rows written" in live.title.value
+    assert "3 rejected, 1 retries" in live.title.value
