@@ -16,6 +16,7 @@ from migrationkit.connections import MongoConnectionHandler, ReconnectingConnect
 from migrationkit.dispatch import Dispatcher
 from migrationkit.endpoints import Endpoints, resolve_endpoints
 from migrationkit.errors import ConfigurationError, IntegrityCheckError, MigrationKitError
+from migrationkit.keyset import OPEN
 from migrationkit.logs import WorkerLogging, with_run_id
 from migrationkit.models import document_to_row
 from migrationkit.observe import NullObserver, Observer
@@ -105,7 +106,7 @@ async def migrate(
         observer.run_started(backend=settings.backend, workers=settings.workers, total=total)
         batches = source.iter_batches(
             settings.batch_size,
-            after=start.last_id if start else None,
+            after=start.last_id if start else OPEN,
             raw=cluster.reads_raw_bson,
             policy=policy,
         )

@@ -18,20 +18,17 @@ inserted after the walk — falls in exactly one range.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import contextlib
-import enum
 import logging
 import time
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
-from migrationkit.errors import TransientFaultError
+from migrationkit.keyset import OPEN, id_order_options, iter_id_order
 from migrationkit.models import mongo_key
-from migrationkit.repositories.mongo import ID_ORDER
-from migrationkit.retry import MONGO_TRANSIENT, RetryPolicy
+from migrationkit.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +36,6 @@ log = logging.getLogger(__name__)
 WALK_BATCH_SIZE = 10_000
 #: Candidate boundaries kept per range while walking: sizes err by at most 1/512.
 KEEP_PER_RANGE = 1_024
-
-
-class _End(enum.Enum):
-    OPEN = "open"  # an enum member: it survives pickling to a worker as the same object
-
-
-#: A range end with no bound. Not ``None``: ``None`` is a valid ``_id`` (null).
-OPEN: Final = _End.OPEN
 
 
 @dataclass(frozen=True)
@@ -67,13 +56,8 @@ class IdRange:
         With ``resume_after`` (an ``_id`` already read) the read starts there; pair
         it with the filter ``{"_id": {"$ne": resume_after}}`` since ``min`` is inclusive.
         """
-        options: dict[str, Any] = {"sort": ID_ORDER, "hint": ID_ORDER}  # min/max need a hint
         lower = self.lower if resume_after is OPEN else resume_after
-        if lower is not OPEN:
-            options["min"] = {"_id": lower}
-        if self.upper is not OPEN:
-            options["max"] = {"_id": self.upper}
-        return options
+        return id_order_options(lower=lower, upper=self.upper)
 
     def __str__(self) -> str:
         lower = "start" if self.lower is OPEN else mongo_key(self.lower)
@@ -163,45 +147,19 @@ async def iter_range(
     projection: Mapping[str, Any] | None = None,
     policy: RetryPolicy | None = None,
 ) -> AsyncGenerator[list[Any], None]:
-    """Yield every document of ``part`` once, in ``_id`` order, ``batch_size`` at a time.
-
-    One cursor; after a transient fault it re-opens at the last ``_id`` read (``min``
-    plus ``$ne``), with backoff. Unlike ``{"$gt": last}``, that resumes correctly
-    when the next document's ``_id`` has another type than the last one's.
-    """
-    delays = (policy or RetryPolicy()).delays()
-    last: Any = OPEN
-    batch: list[Any] = []
-    while True:
-        query = {} if last is OPEN else {"_id": {"$ne": last}}
-        cursor = collection.find(
-            query, projection, batch_size=batch_size, **part.find_options(resume_after=last)
-        )
-        try:
-            async for document in cursor:
-                batch.append(document)
-                if len(batch) == batch_size:
-                    last = batch[-1]["_id"]
-                    yield batch
-                    batch = []
-            break
-        except MONGO_TRANSIENT as exc:
-            delay = next(delays, None)
-            if delay is None:
-                raise TransientFaultError(
-                    f"reading {part} from MongoDB kept failing: {type(exc).__name__}: {exc}"
-                ) from exc
-            log.warning("reading %s failed (%s); resuming in %.2f s", part, exc, delay)
-            if batch:
-                last = batch[-1]["_id"]
-                yield batch
-                batch = []
-            await asyncio.sleep(delay)
-        finally:
-            with contextlib.suppress(*MONGO_TRANSIENT):
-                await cursor.close()
-    if batch:
-        yield batch
+    """Yield every document of ``part`` once, in ``_id`` order (see :mod:`keyset`)."""
+    batches = iter_id_order(
+        collection,
+        batch_size=batch_size,
+        lower=part.lower,
+        upper=part.upper,
+        projection=projection,
+        policy=policy,
+        what=str(part),
+    )
+    async with contextlib.aclosing(batches):
+        async for batch in batches:
+            yield batch
 
 
 async def plan_ranges(

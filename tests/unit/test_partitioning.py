@@ -17,6 +17,7 @@ import pytest
 from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Timestamp
 from pymongo.errors import AutoReconnect
 
+from migrationkit.keyset import ID_ORDER
 from migrationkit.partitioning import (
     OPEN,
     IdRange,
@@ -25,7 +26,6 @@ from migrationkit.partitioning import (
     plan_ranges,
     split_ids,
 )
-from migrationkit.repositories.mongo import ID_ORDER
 from migrationkit.retry import RetryPolicy
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay_s=0.001, max_delay_s=0.001)
