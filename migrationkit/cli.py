@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
@@ -27,6 +28,7 @@ from migrationkit.config import (
     resolve_settings,
 )
 from migrationkit.connections import MongoConnectionHandler, PostgresConnectionHandler
+from migrationkit.dispatch import DISPATCHERS
 from migrationkit.doctor import add_doctor_parser, cmd_doctor
 from migrationkit.endpoints import resolve_endpoints
 from migrationkit.errors import ConfigurationError, IntegrityCheckError, MigrationKitError
@@ -40,13 +42,13 @@ from migrationkit.ranged import (
     migrate_ranges,
     range_executor_for,
 )
-from migrationkit.report import MigrationReport
+from migrationkit.report import MigrationReport, format_reports
 from migrationkit.repositories import UserMongoRepository, UserPostgresRepository
-from migrationkit.repositories.postgres import WRITERS
 from migrationkit.seeding import seed_users
 from migrationkit.settings import LogFormat, Settings
 from migrationkit.transforms import TRANSFORMS
 from migrationkit.verify import verify
+from migrationkit.writers import WRITERS
 
 if TYPE_CHECKING:
     from migrationkit.metrics import MetricsServer
@@ -57,6 +59,7 @@ SETTING_FLAGS = (
     "workers",
     "batch_size",
     "writer",
+    "dispatch",
     "mongo_driver",
     "metrics_port",
     "metrics_host",
@@ -163,7 +166,14 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=list(dict.fromkeys(backends)))
     parser.add_argument("--workers", type=positive_int)
     parser.add_argument("--batch-size", type=positive_int)
-    parser.add_argument("--writer", choices=WRITERS)
+    parser.add_argument(
+        "--writer", metavar="WRITER", help=f"{', '.join(WRITERS)}, or module:function (yours)"
+    )
+    parser.add_argument(
+        "--dispatch",
+        metavar="DISPATCHER",
+        help=f"{', '.join(DISPATCHERS.names())}, or module:Class (yours)",
+    )
     parser.add_argument("--mongo-driver", choices=["motor", "pymongo"])
     parser.add_argument(
         "--metrics-port",
@@ -288,7 +298,7 @@ async def cmd_migrate(args: argparse.Namespace) -> None:
         return
     if report.resumed_after is not None:
         print(f"resumed after _id {report.resumed_after}")
-    print(format_table([report]))
+    print(format_reports([report]))
     print_rejections(report)
 
 
@@ -351,22 +361,7 @@ async def cmd_demo(args: argparse.Namespace) -> None:
     for backend in ClusterMigrationFactory.available():
         settings = base.model_copy(update={"backend": backend})
         reports.append(await migrate(settings, endpoints=endpoints, progress=TqdmProgress()))
-    print(format_table(reports))
-
-
-def format_table(reports: Sequence[MigrationReport]) -> str:
-    header = (
-        f"{'backend':<16} {'writer':<12} {'workers':>7} {'rows':>10} "
-        f"{'rejected':>8} {'seconds':>8} {'rows/s':>10}  check"
-    )
-    lines = [header, "-" * len(header)]
-    for r in reports:
-        ok = "ok" if r.rows_written + r.rows_rejected == r.rows_read else "MISMATCH"
-        lines.append(
-            f"{r.backend:<16} {r.writer:<12} {r.workers:>7} {r.rows_written:>10,} "
-            f"{r.rows_rejected:>8,} {r.elapsed_s:>8.2f} {r.rows_per_s:>10,.0f}  {ok}"
-        )
-    return "\n".join(lines)
+    print(format_reports(reports))
 
 
 def print_rejections(report: MigrationReport) -> None:
@@ -380,6 +375,10 @@ def print_rejections(report: MigrationReport) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # ``--writer mine:write`` and ``--dispatch mine:Dispatcher`` name code in the
+    # current folder, as with ``python -m`` (a console script's path lacks it).
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     with run_scope():
         configure_logging(
             log_format=log_format_for(args), level=logging.INFO if args.verbose else logging.WARNING

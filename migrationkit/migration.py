@@ -12,8 +12,9 @@ import asyncpg
 
 from migrationkit.batches import Transform, last_id
 from migrationkit.clusters import ClusterMigrationBase, ClusterMigrationFactory, WorkerJob
+from migrationkit.clusters.worker import SinkOpener, postgres_sink
 from migrationkit.connections import MongoConnectionHandler, ReconnectingConnection
-from migrationkit.dispatch import Dispatcher
+from migrationkit.dispatch import Dispatcher, make_dispatcher
 from migrationkit.endpoints import Endpoints, resolve_endpoints
 from migrationkit.errors import ConfigurationError, IntegrityCheckError, MigrationKitError
 from migrationkit.keyset import OPEN
@@ -26,6 +27,7 @@ from migrationkit.repositories import UserMongoRepository, UserPostgresRepositor
 from migrationkit.repositories.checkpoints import Checkpoint, CheckpointRepository
 from migrationkit.retry import POSTGRES_TRANSIENT
 from migrationkit.settings import Settings, redact_uri
+from migrationkit.writers import row_writer
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +47,20 @@ async def migrate(
     transform: Transform = document_to_row,
     resume: bool = False,
     observer: Observer | None = None,
+    open_sink: SinkOpener | None = None,
 ) -> MigrationReport:
     """Copy every user document into the ``users`` table (or set it aside) and report.
 
     A fresh run empties the table and its dead-letter table first. ``resume=True``
     continues after the last checkpoint instead (a fresh run if there is none).
     Raises :class:`IntegrityCheckError` unless every document read is, exactly once,
-    either in the table or in the dead-letter table.
+    either in the table or in the dead-letter table. ``open_sink`` replaces how each
+    worker writes a batch (default: :func:`~migrationkit.clusters.worker.postgres_sink`).
     """
     settings = settings or Settings()
     if settings.backend not in ClusterMigrationFactory.available():
+        if open_sink is not None:
+            raise ConfigurationError(f"the {settings.backend} backend writes with its own sink")
         return await _migrate_ranges(
             settings,
             endpoints=endpoints,
@@ -84,13 +90,15 @@ async def migrate(
             job=WorkerJob(
                 pg_dsn=endpoints.pg_dsn,
                 table=settings.pg_table,
-                writer=settings.writer,
+                # The function itself, so process workers need not know its name.
+                writer=row_writer(settings.writer),
+                open_sink=open_sink or postgres_sink,
                 transform=transform,
                 retry=policy,
                 log_setup=WorkerLogging.current(),
             ),
             queue_depth=settings.queue_depth,
-            dispatcher=dispatcher,
+            dispatcher=dispatcher or make_dispatcher(settings.dispatch, settings.workers),
             progress=progress,
             observer=observer,
         )
@@ -188,7 +196,7 @@ async def _migrate_ranges(
     """A backend that dispatches ``_id`` ranges, not batches (``dask``): see ``ranged``."""
     from migrationkit.ranged import migrate_ranges
 
-    if resume or dispatcher is not None:
+    if resume or dispatcher is not None or settings.dispatch != "round-robin":
         raise ConfigurationError(
             f"the {settings.backend} backend migrates whole _id ranges: it takes no "
             "dispatcher and cannot resume (a fresh run is exact; run it again)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -65,3 +66,19 @@ def log_rejections(rejected: tuple[tuple[str, str], ...]) -> None:
     """Log every rejected document by id and reason: reported, never silently dropped."""
     for mongo_id, reason in rejected:
         _log.warning("rejected document _id=%s: %s", mongo_id, reason)
+
+
+def format_reports(reports: Sequence[MigrationReport]) -> str:
+    """The table ``migrationkit migrate`` and ``demo`` print: one line per run."""
+    header = (
+        f"{'backend':<16} {'writer':<12} {'workers':>7} {'rows':>10} "
+        f"{'rejected':>8} {'seconds':>8} {'rows/s':>10}  check"
+    )
+    lines = [header, "-" * len(header)]
+    for r in reports:
+        ok = "ok" if r.rows_written + r.rows_rejected == r.rows_read else "MISMATCH"
+        lines.append(
+            f"{r.backend:<16} {r.writer:<12} {r.workers:>7} {r.rows_written:>10,} "
+            f"{r.rows_rejected:>8,} {r.elapsed_s:>8.2f} {r.rows_per_s:>10,.0f}  {ok}"
+        )
+    return "\n".join(lines)

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from migrationkit.errors import ConfigurationError
+from migrationkit.registry import Registry
 from migrationkit.retry import RetryPolicy
 
 Backend = Literal["asyncio", "threading", "multiprocessing", "dask"]
-Writer = Literal["copy", "executemany", "insert"]
+#: A row writer's name (``copy``, ``executemany``, ``insert``, or one registered in
+#: :data:`migrationkit.writers.ROW_WRITERS`) or an import path, ``module:function``.
+Writer = str
 MongoDriver = Literal["motor", "pymongo"]
 LogFormat = Literal["text", "json"]
 
@@ -65,6 +69,9 @@ class Settings(BaseSettings):
     retry_max_delay_s: float = Field(default=5.0, gt=0, le=600)
     backend: Backend = "asyncio"
     writer: Writer = "copy"
+    # Which worker gets the next batch: a name in ``migrationkit.dispatch.DISPATCHERS``
+    # (``round-robin``, ``least-loaded``) or an import path, ``module:Class``.
+    dispatch: str = "round-robin"
     # Watching a run (``migrate``): log lines as text or JSON, Prometheus metrics on a port.
     log_format: LogFormat = "text"
     metrics_port: int | None = Field(default=None, ge=0, le=65_535)
@@ -77,6 +84,20 @@ class Settings(BaseSettings):
             raise ValueError("use letters, digits and underscores, starting with a letter")
         return value
 
+    @field_validator("writer")
+    @classmethod
+    def _known_writer(cls, value: str) -> str:
+        from migrationkit.writers import ROW_WRITERS
+
+        return _registered(ROW_WRITERS, value)
+
+    @field_validator("dispatch")
+    @classmethod
+    def _known_dispatcher(cls, value: str) -> str:
+        from migrationkit.dispatch import DISPATCHERS
+
+        return _registered(DISPATCHERS, value)
+
     @property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.retry_attempts, self.retry_base_delay_s, self.retry_max_delay_s)
@@ -88,3 +109,12 @@ class Settings(BaseSettings):
             secret = getattr(self, key)
             data[key] = redact_uri(secret.get_secret_value()) if secret else None
         return data
+
+
+def _registered(registry: Registry[Any], name: str) -> str:
+    """``name`` if ``registry`` knows it (or can import it); pydantic reports the error."""
+    try:
+        registry.get(name)
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from None
+    return name

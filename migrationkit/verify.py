@@ -23,8 +23,8 @@ from migrationkit.connections import MongoConnectionHandler, ReconnectingConnect
 from migrationkit.endpoints import Endpoints, resolve_endpoints
 from migrationkit.models import ROW_COLUMNS, Row, document_to_row
 from migrationkit.repositories import UserMongoRepository, UserPostgresRepository
-from migrationkit.repositories.postgres import quote_identifier
 from migrationkit.settings import Settings
+from migrationkit.writers import quote_identifier
 
 RANGE_SIZE = 10_000
 MAX_DIFFERENCES = 20

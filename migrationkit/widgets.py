@@ -26,7 +26,7 @@ from migrationkit.lessons.lab import DISPATCHERS, LESSON_TRANSFORMS, Choice, Lab
 from migrationkit.lessons.results import Measurement, Table, results_table
 from migrationkit.lessons.simulation import SCENARIOS
 from migrationkit.progress import Progress
-from migrationkit.repositories.postgres import WRITERS
+from migrationkit.writers import WRITERS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

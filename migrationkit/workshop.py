@@ -19,9 +19,9 @@ from migrationkit.connections import MongoConnectionHandler, PostgresConnectionH
 from migrationkit.endpoints import Endpoints, resolve_endpoints
 from migrationkit.progress import Progress
 from migrationkit.repositories import UserMongoRepository
-from migrationkit.repositories.postgres import quote_identifier
 from migrationkit.seeding import seed_users
 from migrationkit.settings import Settings, redact_uri
+from migrationkit.writers import quote_identifier
 
 DEFAULT_COUNT = 100_000
 

@@ -17,8 +17,8 @@ from migrationkit.bench.report import Rate
 from migrationkit.bench.tables import create_users_table, drop_tables, empty_table
 from migrationkit.models import Row
 from migrationkit.repositories import UserPostgresRepository
-from migrationkit.repositories.postgres import WRITERS
 from migrationkit.settings import Writer
+from migrationkit.writers import WRITERS
 
 
 async def time_writer(

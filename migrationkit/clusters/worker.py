@@ -33,7 +33,7 @@ from migrationkit.logs import WorkerLogging
 from migrationkit.models import document_to_row
 from migrationkit.repositories.postgres import UserPostgresRepository
 from migrationkit.retry import RetryPolicy, retry_listener
-from migrationkit.settings import Writer
+from migrationkit.writers import RowWriter
 
 #: How often a blocked process worker checks that its parent is still alive.
 PARENT_CHECK_S = 1.0
@@ -70,7 +70,7 @@ class WorkerJob:
 
     pg_dsn: str = field(repr=False)
     table: str = "users"
-    writer: Writer = "copy"
+    writer: str | RowWriter = "copy"  # a name, or the function (module-level: it is pickled)
     transform: Transform = document_to_row
     open_sink: SinkOpener = postgres_sink
     retry: RetryPolicy = field(default_factory=RetryPolicy)

@@ -5,6 +5,7 @@ per experiment, and hands the :class:`Measurement`s to :mod:`migrationkit.plots`
 Nothing here needs Jupyter; :mod:`migrationkit.widgets` adds the control panels.
 """
 
+from migrationkit.dispatch import make_dispatcher
 from migrationkit.lessons.environment import (
     Check,
     check_packages,
@@ -34,7 +35,6 @@ from migrationkit.lessons.lab import (
     Choice,
     Lab,
     default_choice,
-    make_dispatcher,
     notebook_rows,
     open_lab,
 )

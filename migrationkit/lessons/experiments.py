@@ -20,7 +20,8 @@ from typing import Any
 from faker import Faker
 
 from migrationkit.clusters import ClusterMigrationFactory, WorkerJob
-from migrationkit.lessons.lab import LESSON_TRANSFORMS, Choice, Lab, make_dispatcher
+from migrationkit.dispatch import make_dispatcher
+from migrationkit.lessons.lab import LESSON_TRANSFORMS, Choice, Lab
 from migrationkit.lessons.results import Measurement, best
 from migrationkit.lessons.simulation import (
     discarding_sink,

@@ -19,7 +19,7 @@ from typing import Any
 
 from migrationkit.batches import Transform
 from migrationkit.connections import MongoConnectionHandler
-from migrationkit.dispatch import Dispatcher, LeastLoaded, RoundRobin
+from migrationkit.dispatch import DISPATCHERS as BUILT_IN_DISPATCHERS
 from migrationkit.endpoints import Endpoints, resolve_endpoints
 from migrationkit.lessons.results import Measurement
 from migrationkit.migration import migrate
@@ -48,7 +48,8 @@ LESSON_TRANSFORMS: dict[str, Transform] = {
     "pseudonymise-heavy": functools.partial(pseudonymise_email, rounds=HEAVY_ROUNDS),
 }
 
-DISPATCHERS = ("round-robin", "least-loaded")
+#: The built-in dispatchers, by the names the control panels show.
+DISPATCHERS = tuple(BUILT_IN_DISPATCHERS.names())
 
 
 def notebook_rows(default: int = DEFAULT_ROWS) -> int:
@@ -67,15 +68,6 @@ def default_choice(rows: int | None = None) -> Choice:
     """
     rows = rows or notebook_rows()
     return Choice(rows=rows, batch_size=max(50, rows // 20))
-
-
-def make_dispatcher(name: str, workers: int) -> Dispatcher:
-    """``"round-robin"`` or ``"least-loaded"`` as a dispatcher for ``workers`` workers."""
-    if name == "round-robin":
-        return RoundRobin(workers)
-    if name == "least-loaded":
-        return LeastLoaded()
-    raise ValueError(f"unknown dispatcher {name!r}; choose one of {', '.join(DISPATCHERS)}")
 
 
 @dataclass(frozen=True)
@@ -146,6 +138,7 @@ class Lab:
                 "workers": choice.workers,
                 "batch_size": choice.batch_size,
                 "writer": choice.writer,
+                "dispatch": choice.dispatch,
             }
         )
 
@@ -162,7 +155,6 @@ class Lab:
             self.settings_for(choice),
             endpoints=self.endpoints,
             progress=progress or NullProgress(),
-            dispatcher=make_dispatcher(choice.dispatch, choice.workers),
             transform=LESSON_TRANSFORMS[choice.transform],
             observer=observer,
         )

@@ -16,7 +16,7 @@ import bson
 
 from migrationkit.batches import BSON_OPTIONS
 from migrationkit.models import mongo_key
-from migrationkit.repositories.postgres import quote_identifier
+from migrationkit.writers import quote_identifier
 
 TABLE = "migrationkit_checkpoints"
 

@@ -1,7 +1,7 @@
 """``UserPostgresRepository``: the users table, its dead-letter table, and how to write a batch.
 
-Three writers load rows (``copy``: ``COPY … FROM STDIN``; ``executemany``; ``insert``:
-one statement per row). :meth:`UserPostgresRepository.write_batch` wraps any of them so
+Writers (:mod:`migrationkit.writers`: ``copy``, ``executemany``, ``insert``, or your
+own) load rows. :meth:`UserPostgresRepository.write_batch` wraps any of them so
 that a batch lands whole, or not at all, whatever it meets:
 
 - a row PostgreSQL refuses (bad encoding, out-of-range number, a constraint) is found by
@@ -19,9 +19,7 @@ import asyncpg
 
 from migrationkit.batches import PreparedBatch, Rejection
 from migrationkit.models import ROW_COLUMNS, Row
-from migrationkit.settings import Writer
-
-WRITERS: tuple[Writer, ...] = ("copy", "executemany", "insert")
+from migrationkit.writers import RowWriter, quote_identifier, row_writer
 
 #: Errors caused by the values of some row, not by the connection or the server.
 ROW_ERRORS: tuple[type[BaseException], ...] = (
@@ -33,11 +31,6 @@ ROW_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _STAGE = "migrationkit_stage"
-
-
-def quote_identifier(name: str) -> str:
-    """Quote a name as an SQL identifier (settings also restrict it to a plain one)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 class UserPostgresRepository:
@@ -53,9 +46,7 @@ class UserPostgresRepository:
         self._quoted = quote_identifier(table)
         self._rejected = quote_identifier(self.rejected_table)
         columns = ", ".join(ROW_COLUMNS)
-        placeholders = ", ".join(f"${i}" for i in range(1, len(ROW_COLUMNS) + 1))
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ROW_COLUMNS[1:])
-        self._insert_sql = f"INSERT INTO {self._quoted} ({columns}) VALUES ({placeholders})"
         self._upsert_sql = (
             f"INSERT INTO {self._quoted} ({columns}) SELECT {columns} FROM {_STAGE} "
             f"ON CONFLICT (mongo_id) DO UPDATE SET {updates}"
@@ -108,24 +99,18 @@ class UserPostgresRepository:
         )
         return records
 
-    async def write(self, rows: Sequence[Row], *, writer: Writer = "copy") -> int:
-        """Plain load of ``rows`` with one writer: fails on any bad or existing row."""
-        if not rows:
-            return 0
-        if writer == "copy":
-            await self._db.copy_records_to_table(self.table, records=rows, columns=ROW_COLUMNS)
-        elif writer == "executemany":
-            await self._db.executemany(self._insert_sql, rows)
-        elif writer == "insert":
+    async def write(self, rows: Sequence[Row], *, writer: str | RowWriter = "copy") -> int:
+        """Plain load of ``rows`` with one writer (see :mod:`migrationkit.writers`).
+
+        All or nothing: fails on any bad or existing row, leaving none of them.
+        """
+        if rows:
             async with self._db.transaction():
-                for row in rows:
-                    await self._db.execute(self._insert_sql, *row)
-        else:
-            raise ValueError(f"unknown writer {writer!r}; choose one of {', '.join(WRITERS)}")
+                await row_writer(writer)(self._db, self.table, rows)
         return len(rows)
 
     async def write_batch(
-        self, batch: PreparedBatch, *, writer: Writer = "copy"
+        self, batch: PreparedBatch, *, writer: str | RowWriter = "copy"
     ) -> list[Rejection]:
         """Write a batch's rows and set its rejections aside, in one transaction.
 
@@ -148,13 +133,16 @@ class UserPostgresRepository:
             )
 
     async def _write_isolating(
-        self, rows: list[Row], writer: Writer, *, upsert: bool
+        self, rows: list[Row], writer: str | RowWriter, *, upsert: bool
     ) -> dict[str, str]:
         if not rows:
             return {}
         try:
             async with self._db.transaction():  # a savepoint inside the batch's transaction
-                await (self._upsert(rows) if upsert else self.write(rows, writer=writer))
+                if upsert:
+                    await self._upsert(rows)
+                else:
+                    await row_writer(writer)(self._db, self.table, rows)
         except asyncpg.UniqueViolationError:
             if upsert:
                 raise

@@ -9,6 +9,7 @@ import pytest
 
 from migrationkit import Endpoints, Settings
 from migrationkit import lessons as L
+from migrationkit.errors import ConfigurationError
 from migrationkit.lessons.simulation import scenario_batches
 
 pytestmark = pytest.mark.integration
@@ -74,7 +75,7 @@ def test_skewed_batches_mix_small_and_large() -> None:
 def test_a_dispatcher_is_made_by_name() -> None:
     assert [L.make_dispatcher("round-robin", 3).choose([0, 0, 0]) for _ in range(2)] == [0, 0]
     assert L.make_dispatcher("least-loaded", 3).choose([2, 0, 1]) == 1
-    with pytest.raises(ValueError, match="unknown dispatcher"):
+    with pytest.raises(ConfigurationError, match="unknown dispatcher 'random'"):
         L.make_dispatcher("random", 3)
 
 
