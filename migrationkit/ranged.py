@@ -51,6 +51,7 @@ from migrationkit.migration import check_target, starting_point
 from migrationkit.models import document_to_row
 from migrationkit.partitioning import IdRange, iter_range, plan_ranges
 from migrationkit.progress import NullProgress, Progress
+from migrationkit.registry import Registry
 from migrationkit.report import REJECTION_SAMPLES, MigrationReport, WorkerStats, log_rejections
 from migrationkit.settings import MongoDriver, Settings, redact_uri
 
@@ -241,30 +242,25 @@ Executor = TypeVar("Executor", bound=Callable[..., RangeExecutor])
 class RangeExecutorFactory:
     """``RangeExecutorFactory.create("dask", 4, scheduler=...)``; new executors ``register``."""
 
-    _registry: ClassVar[dict[str, Callable[..., RangeExecutor]]] = {}
+    _registry: ClassVar[Registry[Callable[..., RangeExecutor]]] = Registry("range executor")
 
     @classmethod
     def register(cls, name: str) -> Callable[[Executor], Executor]:
         """Decorator: make an executor class (or a function building one) available by name."""
 
         def add(make: Executor) -> Executor:
-            cls._registry[name] = make
+            cls._registry.register(name, make)
             return make
 
         return add
 
     @classmethod
     def available(cls) -> list[str]:
-        return list(cls._registry)
+        return cls._registry.names()
 
     @classmethod
     def create(cls, name: str, workers: int, **options: Any) -> RangeExecutor:
-        try:
-            make = cls._registry[name]
-        except KeyError:
-            known = ", ".join(cls._registry)
-            raise ConfigurationError(f"no range executor {name!r}; choose one of {known}") from None
-        return make(workers, **options)
+        return cls._registry.get(name)(workers, **options)
 
 
 def _ignore_sigint() -> None:

@@ -30,6 +30,10 @@ class Registry(Generic[T]):
         self._items[name] = item
         return item
 
+    def unregister(self, name: str) -> None:
+        """Forget ``name`` (a test's temporary plug-in, say); unknown names are ignored."""
+        self._items.pop(name, None)
+
     def names(self) -> list[str]:
         return list(self._items)
 

@@ -9,7 +9,7 @@ from migrationkit.clusters.asyncio_cluster import ClusterMigrationAsyncio
 from migrationkit.clusters.base import ClusterMigrationBase
 from migrationkit.clusters.multiprocessing_cluster import ClusterMigrationMultiprocessing
 from migrationkit.clusters.threading_cluster import ClusterMigrationThreading
-from migrationkit.errors import ConfigurationError
+from migrationkit.registry import Registry
 
 ClusterClass = TypeVar("ClusterClass", bound=type[ClusterMigrationBase])
 
@@ -17,7 +17,7 @@ ClusterClass = TypeVar("ClusterClass", bound=type[ClusterMigrationBase])
 class ClusterMigrationFactory:
     """``ClusterMigrationFactory.create("threading", 4, job=job)``; new backends ``register``."""
 
-    _registry: ClassVar[dict[str, type[ClusterMigrationBase]]] = {}
+    _registry: ClassVar[Registry[type[ClusterMigrationBase]]] = Registry("backend")
 
     @classmethod
     def register(cls, name: str) -> Callable[[ClusterClass], ClusterClass]:
@@ -26,26 +26,19 @@ class ClusterMigrationFactory:
         def add(cluster_class: ClusterClass) -> ClusterClass:
             if not issubclass(cluster_class, ClusterMigrationBase):
                 raise TypeError(f"{cluster_class!r} is not a ClusterMigrationBase")
-            cls._registry[name] = cluster_class
+            cls._registry.register(name, cluster_class)
             return cluster_class
 
         return add
 
     @classmethod
     def available(cls) -> list[str]:
-        return list(cls._registry)
+        return cls._registry.names()
 
     @classmethod
     def create(cls, implementation: str, size: int, **options: Any) -> ClusterMigrationBase:
         """A cluster of ``size`` workers; ``options`` go to the backend's constructor."""
-        try:
-            cluster_class = cls._registry[implementation]
-        except KeyError:
-            known = ", ".join(cls._registry)
-            raise ConfigurationError(
-                f"unknown backend {implementation!r}; choose one of {known}"
-            ) from None
-        return cluster_class(size, **options)
+        return cls._registry.get(implementation)(size, **options)
 
 
 for _cluster in (

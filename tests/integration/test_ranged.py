@@ -308,5 +308,5 @@ async def test_a_scheduler_address_is_only_for_dask() -> None:
 
 
 def test_an_unknown_executor_is_a_configuration_error() -> None:
-    with pytest.raises(ConfigurationError, match="no range executor 'spark'"):
+    with pytest.raises(ConfigurationError, match="unknown range executor 'spark'"):
         RangeExecutorFactory.create("spark", 2)

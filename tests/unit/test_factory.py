@@ -34,7 +34,7 @@ def test_a_new_backend_can_join_the_registry() -> None:
     try:
         assert isinstance(ClusterMigrationFactory.create("tracing-asyncio", 1, job=JOB), Tracing)
     finally:
-        ClusterMigrationFactory._registry.pop("tracing-asyncio")
+        ClusterMigrationFactory._registry.unregister("tracing-asyncio")
 
 
 def test_only_cluster_classes_can_register() -> None:
