@@ -14,7 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from migrationkit.exercises import round_robin
+from migrationkit.exercises import (
+    insert_values,
+    keyset_pager,
+    least_loaded,
+    retry_writes,
+    round_robin,
+)
 from migrationkit.exercises.feedback import Feedback, Hint
 from migrationkit.exercises.learner import load
 from migrationkit.exercises.plug import run_real_migration, show_report
@@ -22,6 +28,10 @@ from migrationkit.exercises.plug import run_real_migration, show_report
 #: The exercises in workshop order: learner file name → its check module.
 EXERCISES: dict[str, ModuleType] = {
     "round_robin": round_robin,
+    "keyset_pager": keyset_pager,
+    "insert_values": insert_values,
+    "least_loaded": least_loaded,
+    "retry_writes": retry_writes,
 }
 
 

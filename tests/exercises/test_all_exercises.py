@@ -48,3 +48,11 @@ def test_the_notebook_runs_with_the_solution_in_place(name: str, tmp_path: Path)
     )
     assert "all checks passed" in text
     assert "Not yet" not in text
+    pictures = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if "image/png" in output.get("data", {})
+    ]
+    assert pictures, "every exercise notebook ends its run with a picture"
