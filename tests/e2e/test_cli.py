@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,58 @@ def test_demo_migrates_with_every_backend_and_prints_a_comparison(run: Run) -> N
         assert backend in table
     assert "MISMATCH" not in table
     assert table.count(" ok") == 3
+
+
+PLUG_IN = '''
+from migrationkit.dispatch import RoundRobin
+from migrationkit.writers import executemany_rows
+
+CALLS = []
+
+
+class EveryOtherWorker(RoundRobin):
+    """Deals to workers 0 and 1 only, whatever the worker count."""
+
+    def __init__(self, size):
+        super().__init__(min(size, 2))
+
+
+async def my_writer(connection, table, rows):
+    await executemany_rows(connection, table, rows)
+'''
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "multiprocessing"])
+def test_the_console_script_runs_a_dispatcher_and_writer_from_the_current_folder(
+    servers: Endpoints, tmp_path: Path, backend: str
+) -> None:
+    (tmp_path / "my_plugins.py").write_text(PLUG_IN)
+    env = {
+        **os.environ,
+        "MIGRATIONKIT_MONGO_URI": servers.mongo_uri,
+        "MIGRATIONKIT_PG_DSN": servers.pg_dsn,
+        "MIGRATIONKIT_MONGO_COLLECTION": "cli_plugin_users",
+        "MIGRATIONKIT_PG_TABLE": "cli_plugin_users",
+    }
+    script = str(Path(sys.executable).with_name("migrationkit"))
+    seeded = subprocess.run(
+        [script, "seed", "--count", "1200", "--quiet"], env=env, cwd=tmp_path, check=False
+    )
+    assert seeded.returncode == 0
+    done = subprocess.run(
+        [script, "migrate", "--backend", backend, "--workers", "3", "--batch-size", "200",
+         "--dispatch", "my_plugins:EveryOtherWorker", "--writer", "my_plugins:my_writer",
+         "--json", "--quiet"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["rows_written"] == 1200
+    assert report["writer"] == "my_plugins:my_writer"
+    assert [worker["batches"] for worker in report["per_worker"]] == [3, 3, 0]
+
+
+def test_an_unknown_plug_in_is_one_clear_error(run: Run) -> None:
+    done = run("migrate", "--dispatch", "nowhere:Nothing")
+    assert done.returncode == 1
+    assert "cannot import nowhere" in done.stderr
