@@ -9,11 +9,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
 from bson import ObjectId, json_util
 from bson.json_util import JSONMode, JSONOptions
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
+from typing_extensions import TypedDict
 
 #: Column order of every row handed to PostgreSQL (``id`` is generated there).
 ROW_COLUMNS: tuple[str, ...] = ("mongo_id", "username", "email", "age", "registered_at")
@@ -53,15 +62,23 @@ Text = Annotated[
 ]
 
 
-class User(BaseModel):
-    """One user as migrationkit moves it; extra document fields are ignored."""
+@with_config(ConfigDict(extra="ignore"))
+class User(TypedDict):
+    """One user as migrationkit moves it; extra document fields are ignored.
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    A ``TypedDict`` checked by pydantic (:data:`USER`) rather than a ``BaseModel``:
+    the same rules and error messages, without building a model object per
+    document (about half the validation time, measured on 50,000 users).
+    """
 
     username: Text
     email: Annotated[Text, AfterValidator(_is_email)]
     age: Annotated[int, BeforeValidator(_integral), Field(strict=True, ge=0, le=150)]
-    registered_at: datetime | None = None
+    registered_at: NotRequired[datetime | None]
+
+
+#: Validates one document as a :class:`User`: ``USER.validate_python(document)``.
+USER: TypeAdapter[User] = TypeAdapter(User)
 
 
 def mongo_key(document_id: Any) -> str:
@@ -93,5 +110,11 @@ def describe_errors(error: ValidationError) -> str:
 
 def document_to_row(document: Mapping[str, Any]) -> Row:
     """Validate one MongoDB document and return its row; raises ``ValidationError``."""
-    user = User.model_validate(document)
-    return (mongo_key(document["_id"]), user.username, user.email, user.age, user.registered_at)
+    user = USER.validate_python(document)
+    return (
+        mongo_key(document["_id"]),
+        user["username"],
+        user["email"],
+        user["age"],
+        user.get("registered_at"),
+    )

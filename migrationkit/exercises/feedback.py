@@ -135,8 +135,23 @@ def _where(exc: BaseException) -> str:
     return f" (at {Path(frame.filename).name} line {frame.lineno}: {frame.line})"
 
 
+def counted(number: int, noun: str, nouns: str = "") -> str:
+    """``counted(1, "batch", "batches")`` is ``1 batch``; ``counted(3, "row")`` is ``3 rows``."""
+    return f"{number:,} {noun if number == 1 else nouns or noun + 's'}"
+
+
 def _is_library(path: Path) -> bool:
-    return path.is_relative_to(_PACKAGE) or "site-packages" in path.parts
+    """Whether a frame's file is library code rather than the learner's own.
+
+    That is migrationkit, installed packages, Cython sources (``.pyx``, such as
+    asyncpg's ``protocol.pyx``) and any file that is not on disk.
+    """
+    return (
+        path.is_relative_to(_PACKAGE)
+        or "site-packages" in path.parts
+        or path.suffix == ".pyx"
+        or not path.exists()
+    )
 
 
 def _e(text: str) -> str:

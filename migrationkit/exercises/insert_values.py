@@ -5,8 +5,8 @@ which notes every statement it sends. Each step works in a transaction that is
 always rolled back, on a scratch table of the users schema: whatever the learner's
 code does (even a value that turns into ``DROP TABLE``) leaves nothing behind.
 
-:func:`time_writers_alone` is for the exercise's notebook: it races writers
-without the reading that caps a whole migration.
+The exercise's notebook races writers without the reading that caps a whole
+migration: :mod:`migrationkit.exercises.writer_race`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,16 @@ from typing import Any
 import asyncpg
 
 from migrationkit.endpoints import resolve_endpoints
-from migrationkit.exercises.feedback import Feedback, Hint, Step, learner_code, run_steps
+from migrationkit.exercises.feedback import (
+    Feedback,
+    Hint,
+    Step,
+    counted,
+    learner_code,
+    run_steps,
+)
 from migrationkit.exercises.learner import attribute
 from migrationkit.exercises.plug import run_real_migration
-from migrationkit.lessons.lab import Lab
-from migrationkit.lessons.results import Measurement
 from migrationkit.models import ROW_COLUMNS, Row
 from migrationkit.repositories.postgres import UserPostgresRepository
 from migrationkit.settings import Settings
@@ -297,7 +302,7 @@ async def _expect_stored(
     forgotten = [call for call in recorder.calls if not call.awaited]
     if forgotten:
         raise Hint(
-            f"{_count(len(forgotten), 'call')} to connection.{forgotten[0].method}() never ran",
+            f"{counted(len(forgotten), 'call')} to connection.{forgotten[0].method}() never ran",
             "Put await in front of connection.execute(...): without it Python only "
             "prepares the call, and PostgreSQL never receives it.",
         )
@@ -347,7 +352,7 @@ def _wrong_table(recorder: Recorder) -> Hint | None:
 def _missing(
     rows: Sequence[Row], missing: list[Row], recorder: Recorder, chunk_size: object
 ) -> Hint:
-    said = f"{_count(len(missing), 'row')} of {len(rows):,} missing from the table"
+    said = f"{counted(len(missing), 'row')} of {len(rows):,} missing from the table"
     chunk_hint = (
         "range(0, len(rows), ROWS_PER_STATEMENT) gives the start of every chunk, "
         "the last, shorter one included: rows[start : start + ROWS_PER_STATEMENT]."
@@ -488,51 +493,3 @@ def _columns(call: Call) -> list[str] | None:
     if match is None or match.group(2) is None:
         return None
     return [name.strip().strip('"').lower() for name in match.group(2).split(",")]
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}" + ("" if number == 1 else "s")
-
-
-# -- for the notebook ------------------------------------------------------------------
-
-
-async def time_writers_alone(
-    lab: Lab, writers: Sequence[str], *, batch_size: int, slow_rows: int, repeats: int = 3
-) -> list[Measurement]:
-    """Each writer by itself, without reading or validating: rows/s into an emptied table.
-
-    The rows are those in the lab's table (what its last migration wrote), written
-    in batches through ``write_batch`` as a worker writes them; ``insert`` gets only
-    the first ``slow_rows``. Each writer's best of ``repeats`` trials counts.
-    """
-    from migrationkit.bench.tables import create_users_table, drop_tables
-    from migrationkit.bench.writers import time_writer
-
-    table = lab.settings.pg_table.removesuffix("_users") + "_alone_users"
-    connection = await asyncpg.connect(lab.endpoints.pg_dsn)
-    try:
-        rows = [
-            tuple(record)
-            for record in await connection.fetch(
-                f"SELECT {', '.join(ROW_COLUMNS)} FROM {lab.settings.pg_table} ORDER BY id"
-            )
-        ]
-        await create_users_table(connection, table)
-        measurements = []
-        for writer in writers:
-            subset = rows[:slow_rows] if writer == "insert" else rows
-            seconds = min(
-                [
-                    await time_writer(
-                        connection, subset, table=table, writer=writer, batch_size=batch_size
-                    )
-                    for _ in range(repeats)
-                ]
-            )
-            params = {"writer": writer, "run": "writer alone", "batch_size": batch_size}
-            measurements.append(Measurement(writer, len(subset), seconds, params))
-        await drop_tables(connection, [table])
-    finally:
-        await connection.close()
-    return measurements

@@ -6,7 +6,7 @@ sort, ``skip``, no limit), not only the symptom. The users go in shuffled, so th
 order the server stores them in is not ``_id`` order and a pager without a sort
 shows it. A pager that never stops meets a page budget and a time limit.
 
-The functions at the end are what the notebook measures once the check passes.
+What the notebook measures once the check passes is in :mod:`migrationkit.exercises.paging`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -29,8 +28,6 @@ from migrationkit.exercises.feedback import Feedback, Hint, Step, learner_code, 
 from migrationkit.exercises.learner import attribute
 from migrationkit.exercises.plug import exercise_lab
 from migrationkit.lessons.lab import Lab
-from migrationkit.lessons.results import Measurement
-from migrationkit.repositories import UserMongoRepository
 
 TITLE = "Exercise 2 · a keyset pager"
 STUB_HINT = (
@@ -266,14 +263,14 @@ async def check(module: ModuleType) -> Feedback:
 async def _run(pager: Pager, rows: int, page_size: int) -> Run:
     """Seed ``rows`` users in shuffled order, then read them with the learner's pager."""
     lab = await exercise_lab(NAME, rows)
-    async with _collection(lab) as collection:
+    async with recorded_collection(lab) as collection:
         users = await collection.find({}).to_list(None)
         random.Random(rows).shuffle(users)
         await collection.drop()
         if users:
             await collection.insert_many(users)
     run = Run(page_size, sorted(user["_id"] for user in users))
-    async with _collection(lab, run.recorder) as collection:
+    async with recorded_collection(lab, run.recorder) as collection:
         try:
             await asyncio.wait_for(_read(pager, collection, run), TIMEOUT_S)
         except TimeoutError:
@@ -282,7 +279,7 @@ async def _run(pager: Pager, rows: int, page_size: int) -> Run:
 
 
 @asynccontextmanager
-async def _collection(
+async def recorded_collection(
     lab: Lab, listener: monitoring.CommandListener | None = None
 ) -> AsyncIterator[Any]:
     """The exercise's collection on a Motor client of its own (recording commands if asked)."""
@@ -416,69 +413,3 @@ def _expect_keyset_queries(run: Run) -> None:
             f"{said}; one per page, and one more that finds nothing, is all it takes",
             "Ask once per page: one find for the next page_size users after the last _id.",
         )
-
-
-# -- what the notebook measures ----------------------------------------------------------------
-
-
-def skip_limit_pages(collection: Any, page_size: int) -> AsyncIterator[list[Any]]:
-    """The original project's pager: ``find().skip(n).limit(page_size)``, page after page."""
-    return UserMongoRepository(collection).iter_batches_skip_limit(page_size)
-
-
-def one_cursor_pages(collection: Any, page_size: int) -> AsyncIterator[list[Any]]:
-    """migrationkit's own reader: one cursor in ``_id`` order, cut into pages."""
-    return UserMongoRepository(collection).iter_batches(page_size)
-
-
-async def time_per_page(
-    pagers: Mapping[str, Pager], *, rows: int, page_size: int
-) -> list[Measurement]:
-    """Read ``rows`` users with each pager; one measurement per page (``params["page"]``)."""
-    lab = await exercise_lab(NAME, rows)
-    results = []
-    async with _collection(lab) as collection:
-        for name, pager in pagers.items():
-            pages = pager(collection, page_size)
-            number = 0
-            while True:
-                started = time.perf_counter()
-                page = await anext(pages, None)
-                seconds = time.perf_counter() - started
-                if page is None:
-                    break
-                number += 1
-                params = {"pager": name, "page": number, "page_size": page_size}
-                results.append(Measurement(name, len(page), seconds, params))
-    return results
-
-
-async def read_while_users_leave(
-    pagers: Mapping[str, Pager], *, rows: int, page_size: int, leaving: int
-) -> list[Measurement]:
-    """Read with each pager while ``leaving`` random users are deleted after every page.
-
-    Each pager starts from the same ``rows`` users and meets the same deletions, page
-    for page. ``extra["missed"]``: users still there at the end that it never read.
-    """
-    results = []
-    for name, pager in pagers.items():
-        lab = await exercise_lab(NAME, rows)
-        rng = random.Random(0)
-        async with _collection(lab) as collection:
-            users = await collection.find({}, ["_id"]).to_list(None)
-            remaining = sorted(user["_id"] for user in users)
-            read: Counter[Any] = Counter()
-            pages = 0
-            started = time.perf_counter()
-            async for page in pager(collection, page_size):
-                pages += 1
-                read.update(user["_id"] for user in page)
-                gone = rng.sample(remaining, min(leaving, len(remaining)))
-                await collection.delete_many({"_id": {"$in": gone}})
-                remaining = sorted(set(remaining) - set(gone))
-            seconds = time.perf_counter() - started
-        missed = sum(1 for user in remaining if user not in read)
-        extra = {"missed": missed, "pages": pages, "deleted": rows - len(remaining)}
-        results.append(Measurement(name, sum(read.values()), seconds, {"pager": name}, extra))
-    return results

@@ -5,40 +5,45 @@ connection in the middle of a write (``pg_terminate_backend`` from a second
 connection), points it at a port where no server listens, and feeds it a value
 PostgreSQL refuses. It hands the learner's function its own ``sleep``, which
 records each wait instead of waiting, so backoff is judged on the delays asked
-for, never on the clock. Last, :class:`FaultyRun` plugs the function into a real
-migration and terminates every worker's connection once, mid-run.
+for, never on the clock. Last, :class:`~migrationkit.exercises.faults.FaultyRun`
+plugs the function into a real migration and terminates every worker's connection
+once, mid-run. The faults themselves live in :mod:`migrationkit.exercises.faults`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import itertools
 import socket
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import asyncpg
 
-from migrationkit.batches import PreparedBatch, Rejection
-from migrationkit.clusters.worker import Sink, SinkOpener, WorkerJob
 from migrationkit.connections import CONNECT_TIMEOUT_S
-from migrationkit.exercises.feedback import Feedback, Hint, Step, learner_code, run_steps
+from migrationkit.exercises.faults import (
+    FaultyRun,
+    WriteWithRetry,
+    noticed,
+    seconds_listed,
+    terminate,
+)
+from migrationkit.exercises.feedback import (
+    Feedback,
+    Hint,
+    Step,
+    counted,
+    learner_code,
+    run_steps,
+)
 from migrationkit.exercises.learner import attribute
 from migrationkit.exercises.plug import run_real_migration
 from migrationkit.lessons.lab import open_lab
-from migrationkit.repositories.postgres import UserPostgresRepository
-from migrationkit.retry import retry_listener
 from migrationkit.writers import quote_identifier
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 TITLE = "Exercise 5 · a write that survives a dropped connection"
 STUB_HINT = (
@@ -54,9 +59,6 @@ STEP_ROWS = 100
 RUNAWAY_CALLS = 50
 #: Wall-clock limit on one call of the learner's function (it never needs a second).
 BUDGET_S = 60.0
-#: How long to wait for a terminated server process to be gone.
-TERMINATE_WAIT_S = 5.0
-_POLL_S = 0.01
 
 #: Faults the check causes: a killed connection, a port where no server listens.
 _CAUSED = (
@@ -143,7 +145,6 @@ LEAKED_ON_ERROR = (
 )
 
 Write = Callable[[asyncpg.Connection], Awaitable[Any]]
-WriteWithRetry = Callable[..., Awaitable[Any]]
 
 
 async def check(module: ModuleType) -> Feedback:
@@ -252,7 +253,7 @@ async def backs_off(function: WriteWithRetry) -> str:
     calls = Calls(_closed_port_dsn())
     await calls.run(function, calls.never_called, attempts=attempts, first_delay_s=first)
     waits = calls.delays
-    said = f"with attempts={attempts} and first_delay_s={first}, it waited {_seconds(waits)}"
+    said = f"with attempts={attempts} and first_delay_s={first}, it waited {seconds_listed(waits)}"
     if not waits:
         raise Hint(f"with attempts={attempts}, no wait went through sleep()", NO_WAITS)
     if len(waits) == attempts:
@@ -276,7 +277,7 @@ async def backs_off(function: WriteWithRetry) -> str:
         )
     if any(b < a for a, b in itertools.pairwise(waits)) or waits[-1] < 2 * waits[0]:
         raise Hint(said, GROWING)
-    return f"it waited {_seconds(waits)} between {attempts} tries (recorded, not waited)"
+    return f"it waited {seconds_listed(waits)} between {attempts} tries (recorded, not waited)"
 
 
 async def does_not_retry_data_errors(
@@ -325,8 +326,8 @@ async def survives_a_fault_mid_run(function: WriteWithRetry) -> str:
         )
     return (
         f"{ROWS:,} users copied into PostgreSQL, each once; the fault terminated "
-        f"{_count(run.killed, 'worker connection')} mid-run and your code retried "
-        f"{_count(len(run.failures), 'failed write')}"
+        f"{counted(run.killed, 'worker connection')} mid-run and your code retried "
+        f"{counted(len(run.failures), 'failed write')}"
     )
 
 
@@ -455,241 +456,19 @@ class Calls:
         return Outcome(value=value)
 
     def tally(self) -> str:
-        did = [f"your code opened {_count(self.connects, 'connection')}"]
+        did = [f"your code opened {counted(self.connects, 'connection')}"]
         if self.writes:
-            did.append(f"called write() {_count(self.writes, 'time')}")
-        return ", ".join(did) + (f" and waited {_seconds(self.delays)}" if self.delays else "")
+            did.append(f"called write() {counted(self.writes, 'time')}")
+        return ", ".join(did) + (
+            f" and waited {seconds_listed(self.delays)}" if self.delays else ""
+        )
 
     def _guard(self) -> None:
         if self.connects + self.writes + len(self.delays) > RUNAWAY_CALLS:
             raise _Runaway
 
 
-# -- the real migration, with a fault mid-run ------------------------------------------
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One call of the ``write`` the sink hands the learner's function (clock: monotonic)."""
-
-    worker: int
-    started: float
-    ended: float
-    error: str = ""  # empty: the batch landed
-
-
-@dataclass(frozen=True)
-class Wait:
-    """One ``sleep`` the learner's function asked for."""
-
-    worker: int
-    started: float
-    seconds: float
-
-
-@dataclass
-class FaultyRun:
-    """A real migration through the learner's ``write_with_retry``, with a fault mid-run.
-
-    :meth:`sink` writes each batch with ``UserPostgresRepository.write_batch``, through
-    the learner's function. Once ``kill_after`` batches have landed, the next attempts
-    wait (up to ``gather_s``) until every worker is about to write, then every worker's
-    connection is terminated (``pg_terminate_backend``): a real fault that each worker
-    has to ride out. Every attempt, wait and kill is recorded here, for
-    :meth:`summary` and :func:`attempts_timeline`. One run per migration, on the
-    asyncio backend (the workers share this object and its event loop).
-    """
-
-    kill_after: int = 3
-    gather_s: float = 1.0
-    application_name: str = field(default_factory=lambda: f"mk-ex5-{uuid.uuid4().hex[:8]}")
-    attempts: list[Attempt] = field(default_factory=list)
-    waits: list[Wait] = field(default_factory=list)
-    killed: int = 0
-    killed_at: float | None = None
-    workers: int = 0  # sinks opened so far
-    _gathered: int = field(default=0, init=False, repr=False)
-    _struck: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
-
-    def sink(self, write_with_retry: WriteWithRetry) -> SinkOpener:
-        """A sink opener for ``migrate(open_sink=...)`` that writes through ``write_with_retry``."""
-        return functools.partial(retrying_sink, run=self, write_with_retry=write_with_retry)
-
-    @property
-    def landed(self) -> list[Attempt]:
-        return [attempt for attempt in self.attempts if not attempt.error]
-
-    @property
-    def failures(self) -> list[Attempt]:
-        return [attempt for attempt in self.attempts if attempt.error]
-
-    async def strike_if_due(self, dsn: str, connection: asyncpg.Connection) -> None:
-        """Once ``kill_after`` batches landed: gather the workers, terminate their connections."""
-        if self._struck.is_set() or len(self.landed) < self.kill_after:
-            return
-        self._gathered += 1
-        if self._gathered == 1:  # the first to arrive strikes; the others are hit waiting
-            await self._strike(dsn)
-        await self._struck.wait()
-        await noticed(connection)
-
-    async def _strike(self, dsn: str) -> None:
-        try:
-            for _ in range(int(self.gather_s / _POLL_S)):
-                if self._gathered >= self.workers:
-                    break
-                await asyncio.sleep(_POLL_S)
-            self.killed_at = time.monotonic()
-            self.killed = await terminate_application(dsn, self.application_name)
-        finally:
-            self._struck.set()
-
-    def summary(self) -> str:
-        """What the fault did, and what the learner's function did about it."""
-        if self.killed_at is None:
-            return f"no fault struck: fewer than {self.kill_after} batches landed"
-        errors = sorted({attempt.error.split(":")[0] for attempt in self.failures})
-        return "\n".join(
-            [
-                f"the fault: after {self.kill_after} batches had landed, "
-                f"{_count(self.killed, 'worker connection')} terminated (pg_terminate_backend)",
-                f"your write_with_retry: {_count(len(self.attempts), 'attempt')}, "
-                f"{len(self.failures)} failed ({', '.join(errors) or 'none'}), "
-                f"{_count(len(self.waits), 'wait')} ({_seconds([w.seconds for w in self.waits])}), "
-                f"{_count(len(self.landed), 'batch', 'batches')} landed",
-            ]
-        )
-
-
-@asynccontextmanager
-async def retrying_sink(
-    job: WorkerJob, *, run: FaultyRun, write_with_retry: WriteWithRetry
-) -> AsyncIterator[Sink]:
-    """A :data:`SinkOpener`: each batch is written through the learner's function."""
-    worker = run.workers
-    run.workers += 1
-
-    async def connect() -> asyncpg.Connection:
-        return await asyncpg.connect(
-            job.pg_dsn,
-            timeout=CONNECT_TIMEOUT_S,
-            server_settings={"application_name": run.application_name},
-        )
-
-    async def sleep(seconds: float) -> None:
-        run.waits.append(Wait(worker, time.monotonic(), seconds))
-        if (listener := retry_listener.get()) is not None:
-            listener("writing a batch through write_with_retry")  # counted in the report
-        await asyncio.sleep(seconds)
-
-    async def write(batch: PreparedBatch) -> list[Rejection]:
-        async def attempt(connection: asyncpg.Connection) -> list[Rejection]:
-            started = time.monotonic()
-            try:
-                await run.strike_if_due(job.pg_dsn, connection)
-                repository = UserPostgresRepository(connection, table=job.table)
-                rejections = await repository.write_batch(batch, writer=job.writer)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                run.attempts.append(Attempt(worker, started, time.monotonic(), error))
-                raise
-            run.attempts.append(Attempt(worker, started, time.monotonic()))
-            return rejections
-
-        rejections: list[Rejection] = await write_with_retry(connect, attempt, sleep=sleep)
-        return rejections
-
-    yield write
-
-
-def attempts_timeline(run: FaultyRun, *, title: str = "") -> Figure:
-    """One lane per worker: each attempt (landed or failed), each wait, and the fault."""
-    from matplotlib.artist import Artist
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    from migrationkit.plots import new_figure
-
-    fig, ax = new_figure(width=9.0, height=max(2.4, 0.5 * run.workers + 1.2))
-    origin = min((a.started for a in run.attempts), default=0.0)
-    wait_style: dict[str, Any] = {"facecolor": "0.85", "hatch": "///", "edgecolor": "0.45"}
-    for attempt in run.attempts:
-        ax.broken_barh(
-            [(attempt.started - origin, max(attempt.ended - attempt.started, 1e-3))],
-            (attempt.worker - 0.35, 0.7),
-            facecolor="C3" if attempt.error else "C2",
-            edgecolor="white",
-        )
-    for wait in run.waits:
-        ax.broken_barh(
-            [(wait.started - origin, wait.seconds)], (wait.worker - 0.2, 0.4), **wait_style
-        )
-    legend: list[Artist] = [
-        Patch(facecolor="C2", label="attempt that landed"),
-        Patch(facecolor="C3", label="attempt that failed"),
-        Patch(**wait_style, label="your wait (sleep)"),
-    ]
-    if run.killed_at is not None:
-        ax.axvline(run.killed_at - origin, color="C3", linestyle="--")
-        label = f"{_count(run.killed, 'connection')} terminated"
-        legend.append(Line2D([], [], color="C3", linestyle="--", label=label))
-    ax.set_yticks(range(run.workers), [f"worker {w}" for w in range(run.workers)])
-    ax.invert_yaxis()
-    ax.set_xlabel("seconds since the first attempt")
-    ax.set_title(title or "Your write_with_retry in a real migration, with a fault mid-run")
-    ax.legend(handles=legend, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-# -- real faults on the real server ---------------------------------------------------
-
-
-async def terminate(admin: asyncpg.Connection, pids: list[int]) -> int:
-    """``pg_terminate_backend`` each server process in ``pids``, and wait until it is gone.
-
-    Returns how many were terminated. Waiting makes the fault certain: the next query
-    on a terminated connection fails, it cannot slip through before the process exits.
-    """
-    killed = await admin.fetchval(
-        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM unnest($1::int[]) AS pid",
-        pids,
-    )
-    for _ in range(int(TERMINATE_WAIT_S / _POLL_S)):
-        gone = not await admin.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", pids
-        )
-        if gone:
-            break
-        await asyncio.sleep(_POLL_S)
-    return int(killed)
-
-
-async def terminate_application(dsn: str, application_name: str) -> int:
-    """Terminate every connection that gave ``application_name``; how many there were."""
-    admin = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S)
-    try:
-        pids = await admin.fetchval(
-            "SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity "
-            "WHERE application_name = $1",
-            application_name,
-        )
-        return await terminate(admin, list(pids))
-    finally:
-        await admin.close()
-
-
-async def noticed(connection: asyncpg.Connection) -> None:
-    """Wait (a little) until the client has seen that the server closed ``connection``.
-
-    Then the next query fails cleanly, with "connection is closed", instead of racing
-    the news of the close.
-    """
-    for _ in range(int(1.0 / _POLL_S)):
-        if connection.is_closed():
-            return
-        await asyncio.sleep(_POLL_S)
+# -- the check's own table, and a server that is down ---------------------------------
 
 
 @asynccontextmanager
@@ -719,13 +498,3 @@ def _closed_port_dsn() -> str:
 
 def _name(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
-
-
-def _count(number: int, noun: str, nouns: str = "") -> str:
-    return f"{number:,} {noun if number == 1 else nouns or noun + 's'}"
-
-
-def _seconds(delays: list[float]) -> str:
-    if not delays:
-        return "never"
-    return ", ".join(f"{d:.2f} s" for d in delays[:8]) + (" …" if len(delays) > 8 else "")
