@@ -33,15 +33,10 @@ from migrationkit.doctor import add_doctor_parser, cmd_doctor
 from migrationkit.endpoints import resolve_endpoints
 from migrationkit.errors import ConfigurationError, IntegrityCheckError, MigrationKitError
 from migrationkit.logs import configure_logging, current_run_id, run_scope
-from migrationkit.migration import migrate
+from migrationkit.migration import RangeOptions, migrate
 from migrationkit.observe import Observer
 from migrationkit.progress import NullProgress, Progress, TqdmProgress
-from migrationkit.ranged import (
-    RangeExecutorFactory,
-    add_dask_arguments,
-    migrate_ranges,
-    range_executor_for,
-)
+from migrationkit.ranged import RangeExecutorFactory, add_dask_arguments
 from migrationkit.report import MigrationReport, format_reports
 from migrationkit.repositories import UserMongoRepository, UserPostgresRepository
 from migrationkit.seeding import seed_users
@@ -262,32 +257,14 @@ async def cmd_migrate(args: argparse.Namespace) -> None:
     settings = load_settings(args, **setting_flags(args))
     observer, exporter = start_metrics(settings)
     try:
-        executor = range_executor_for(
-            settings.backend,
-            partitions=args.partitions,
-            scheduler=args.scheduler,
-            worker_env=args.worker_env,
+        report = await migrate(
+            settings,
+            progress=progress_for(args),
+            transform=TRANSFORMS[args.transform],
+            resume=args.resume,
+            observer=observer,
+            ranges=RangeOptions(args.partitions, args.scheduler, args.worker_env),
         )
-        if executor is None:
-            report = await migrate(
-                settings,
-                progress=progress_for(args),
-                transform=TRANSFORMS[args.transform],
-                resume=args.resume,
-                observer=observer,
-            )
-        elif args.resume:
-            raise ConfigurationError("--resume is for batch dispatch; a range run is exact: rerun")
-        else:
-            report = await migrate_ranges(
-                settings,
-                executor=executor,
-                scheduler=args.scheduler,
-                partitions=args.partitions,
-                progress=progress_for(args),
-                transform=TRANSFORMS[args.transform],
-                secrets_from_worker_env=args.worker_env,
-            )
         if exporter is not None and args.metrics_linger > 0:
             await asyncio.sleep(args.metrics_linger)
     finally:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -37,6 +38,20 @@ CHECKPOINT_INTERVAL_S = 0.5
 FAILURE_SAVE_TIMEOUT_S = 5.0
 
 
+@dataclass(frozen=True)
+class RangeOptions:
+    """How a range run splits the ``_id``s and where it runs (``migrate --partitions``).
+
+    ``partitions`` defaults to one range per worker; ``scheduler`` is a Dask address;
+    ``secrets_from_worker_env`` lets remote workers take the URIs from their own
+    environment instead of the task.
+    """
+
+    partitions: int | None = None
+    scheduler: str | None = None
+    secrets_from_worker_env: bool = False
+
+
 @with_run_id
 async def migrate(
     settings: Settings | None = None,
@@ -48,6 +63,7 @@ async def migrate(
     resume: bool = False,
     observer: Observer | None = None,
     open_sink: SinkOpener | None = None,
+    ranges: RangeOptions | None = None,
 ) -> MigrationReport:
     """Copy every user document into the ``users`` table (or set it aside) and report.
 
@@ -56,19 +72,43 @@ async def migrate(
     Raises :class:`IntegrityCheckError` unless every document read is, exactly once,
     either in the table or in the dead-letter table. ``open_sink`` replaces how each
     worker writes a batch (default: :func:`~migrationkit.clusters.worker.postgres_sink`).
+    The ``dask`` backend, or ``ranges`` with a ``multiprocessing`` one, dispatches whole
+    ``_id`` ranges instead of batches (see :mod:`migrationkit.ranged`).
     """
     settings = settings or Settings()
-    if settings.backend not in ClusterMigrationFactory.available():
-        if open_sink is not None:
-            raise ConfigurationError(f"the {settings.backend} backend writes with its own sink")
-        return await _migrate_ranges(
-            settings,
-            endpoints=endpoints,
-            progress=progress,
-            transform=transform,
-            resume=resume,
-            dispatcher=dispatcher,
+    if ranges is not None or settings.backend not in ClusterMigrationFactory.available():
+        from migrationkit.ranged import migrate_ranges, range_executor_for
+
+        ranges = ranges or RangeOptions()
+        executor = range_executor_for(
+            settings.backend,
+            partitions=ranges.partitions,
+            scheduler=ranges.scheduler,
+            worker_env=ranges.secrets_from_worker_env,
         )
+        if executor is not None:
+            unused = {
+                "--resume": resume,
+                "a dispatcher": dispatcher is not None or settings.dispatch != "round-robin",
+                "an observer (metrics)": observer is not None,
+                "a sink": open_sink is not None,
+            }
+            if any(unused.values()):
+                raise ConfigurationError(
+                    f"the {executor} range run takes no "
+                    + ", ".join(name for name, given in unused.items() if given)
+                    + ": it dispatches whole _id ranges and is exact when run again"
+                )
+            return await migrate_ranges(
+                settings,
+                executor=executor,
+                scheduler=ranges.scheduler,
+                partitions=ranges.partitions,
+                endpoints=endpoints,
+                progress=progress,
+                transform=transform,
+                secrets_from_worker_env=ranges.secrets_from_worker_env,
+            )
     if endpoints is None:
         endpoints = await asyncio.to_thread(resolve_endpoints, settings)
     progress = progress or NullProgress()
@@ -182,32 +222,6 @@ async def _feed(
         waited = time.perf_counter()
         batch = await anext(batches, None)
     return rows_read
-
-
-async def _migrate_ranges(
-    settings: Settings,
-    *,
-    endpoints: Endpoints | None,
-    progress: Progress | None,
-    transform: Transform,
-    resume: bool,
-    dispatcher: Dispatcher | None,
-) -> MigrationReport:
-    """A backend that dispatches ``_id`` ranges, not batches (``dask``): see ``ranged``."""
-    from migrationkit.ranged import migrate_ranges
-
-    if resume or dispatcher is not None or settings.dispatch != "round-robin":
-        raise ConfigurationError(
-            f"the {settings.backend} backend migrates whole _id ranges: it takes no "
-            "dispatcher and cannot resume (a fresh run is exact; run it again)"
-        )
-    return await migrate_ranges(
-        settings,
-        executor=settings.backend,
-        endpoints=endpoints,
-        progress=progress,
-        transform=transform,
-    )
 
 
 async def starting_point(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pickle
+import re
 import signal
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -32,7 +33,10 @@ from migrationkit import (
     seed_users,
 )
 from migrationkit.clusters import WorkerJob
+from migrationkit.dispatch import LeastLoaded
+from migrationkit.migration import RangeOptions, migrate
 from migrationkit.models import Row
+from migrationkit.observe import NullObserver
 from migrationkit.partitioning import IdRange
 from migrationkit.ranged import (
     RangeExecutor,
@@ -310,3 +314,27 @@ async def test_a_scheduler_address_is_only_for_dask() -> None:
 def test_an_unknown_executor_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="unknown range executor 'spark'"):
         RangeExecutorFactory.create("spark", 2)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"resume": True}, "--resume"),
+        ({"dispatcher": LeastLoaded()}, "a dispatcher"),
+        ({"observer": NullObserver()}, "an observer (metrics)"),
+    ],
+)
+async def test_a_range_run_refuses_what_it_cannot_use(options: dict[str, Any], named: str) -> None:
+    settings = Settings(
+        backend="multiprocessing",
+        mongo_uri="mongodb://nowhere.invalid/",
+        pg_dsn="postgresql://nowhere.invalid/kit",
+    )
+    with pytest.raises(ConfigurationError, match=f"range run takes no {re.escape(named)}"):
+        await migrate(settings, ranges=RangeOptions(partitions=4), **options)
+
+
+async def test_range_options_leave_a_batch_backend_alone_unless_asked() -> None:
+    settings = Settings(backend="threading")
+    with pytest.raises(ConfigurationError, match="cannot dispatch ranges"):
+        await migrate(settings, ranges=RangeOptions(partitions=4))
