@@ -75,3 +75,14 @@ def test_check_mode_reports_a_drifted_copy_and_reset_restores_it(tmp_path: Path)
     assert main(["--exercises", str(tmp_path), "--reset", "demo"]) == 0
     assert (tmp_path / "demo.py").read_text() == generated
     assert main(["--exercises", str(tmp_path), "--check"]) == 0
+
+
+def test_the_terminal_runner_checks_the_solutions_and_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from migrationkit.exercises.__main__ import main
+
+    assert main(["round_robin", "--solutions"]) == 0
+    assert "Exercise 1 · a round-robin dispatcher: all checks passed" in capsys.readouterr().out
+    assert main(["round_robin", "--folder", str(FOLDER)]) == 1  # the untouched stub
+    assert "choose() is not written yet" in capsys.readouterr().out
