@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from migrationkit import exercises
+from migrationkit import Endpoints, exercises
 from tests.exercises.conftest import EXERCISES, SOLUTIONS
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("name", list(exercises.EXERCISES))
-async def test_the_solution_passes_its_check(name: str) -> None:
+async def test_the_solution_passes_its_check(name: str, servers: Endpoints) -> None:
     feedback = await exercises.check(name, directory=SOLUTIONS)
     assert feedback.ok, str(feedback)
     assert feedback.praise in str(feedback)
+    password = urlsplit(servers.pg_dsn).password
+    assert password
+    assert password not in str(feedback) + feedback._repr_html_()
 
 
 @pytest.mark.parametrize("name", list(exercises.EXERCISES))
@@ -35,7 +39,9 @@ async def test_the_untouched_stub_fails_with_the_intended_hint(name: str) -> Non
 
 
 @pytest.mark.parametrize("name", list(exercises.EXERCISES))
-def test_the_notebook_runs_with_the_solution_in_place(name: str, tmp_path: Path) -> None:
+def test_the_notebook_runs_with_the_solution_in_place(
+    name: str, tmp_path: Path, servers: Endpoints
+) -> None:
     (notebook_path,) = EXERCISES.glob(f"ex*_{name}.ipynb")
     shutil.copy(SOLUTIONS / f"{name}.py", tmp_path / f"{name}.py")
     notebook = nbformat.read(notebook_path, as_version=4)
@@ -48,6 +54,7 @@ def test_the_notebook_runs_with_the_solution_in_place(name: str, tmp_path: Path)
     )
     assert "all checks passed" in text
     assert "Not yet" not in text
+    assert str(urlsplit(servers.pg_dsn).password) not in text
     pictures = [
         output
         for cell in notebook.cells
