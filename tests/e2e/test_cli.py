@@ -169,3 +169,14 @@ def test_an_unknown_plug_in_is_one_clear_error(run: Run) -> None:
     done = run("migrate", "--dispatch", "nowhere:Nothing")
     assert done.returncode == 1
     assert "cannot import nowhere" in done.stderr
+
+
+def test_partitions_switch_the_cli_to_range_dispatch_and_resume_is_refused(run: Run) -> None:
+    assert run("seed", "--count", "900", "--quiet").returncode == 0
+    done = run("migrate", "--backend", "multiprocessing", "--partitions", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["backend"], report["rows_written"]) == ("mp-ranges", 900)
+    refused = run("migrate", "--backend", "multiprocessing", "--partitions", "3", "--resume")
+    assert refused.returncode == 1
+    assert "range run takes no --resume" in refused.stderr

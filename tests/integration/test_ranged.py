@@ -338,3 +338,13 @@ async def test_range_options_leave_a_batch_backend_alone_unless_asked() -> None:
     settings = Settings(backend="threading")
     with pytest.raises(ConfigurationError, match="cannot dispatch ranges"):
         await migrate(settings, ranges=RangeOptions(partitions=4))
+
+
+async def test_migrate_with_partitions_dispatches_ranges_and_moves_every_user(
+    make_settings: Any, source: UserMongoRepository, target: UserPostgresRepository
+) -> None:
+    await seed_users(source, 700)
+    settings = make_settings(backend="multiprocessing", workers=2, batch_size=100)
+    report = await migrate(settings, ranges=RangeOptions(partitions=3))
+    assert (report.backend, report.rows_written) == ("mp-ranges", 700)
+    await assert_target_equals_source(source, target)
