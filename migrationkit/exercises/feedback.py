@@ -69,17 +69,17 @@ class Feedback:
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.ok else "#b35900"
         head = "All checks passed" if self.ok else "Not yet: one step to fix"
-        rows = [f"<li>✅ <b>{_e(t)}</b>: {_e(seen)}</li>" for t, seen in self.passed]
+        rows = [f"<li>✓ <b>{_e(t)}</b>: {_e(seen)}</li>" for t, seen in self.passed]
         if self.failed:
             title, problem = self.failed
             rows.append(
-                f"<li>❌ <b>{_e(title)}</b>: {_e(problem.what)}"
-                f"<br>💡 <i>Hint:</i> {_e(problem.hint)}</li>"
+                f"<li>✗ <b>{_e(title)}</b>: {_e(problem.what)}"
+                f"<br><i>Hint:</i> {_e(problem.hint)}</li>"
             )
         rows += [
-            f"<li>⏳ {_e(t)} <i>(runs once the step above passes)</i></li>" for t in self.not_run
+            f"<li>… {_e(t)} <i>(runs once the step above passes)</i></li>" for t in self.not_run
         ]
-        praise = f"<p>🎉 {_e(self.praise)}</p>" if self.ok and self.praise else ""
+        praise = f"<p>{_e(self.praise)}</p>" if self.ok and self.praise else ""
         return (
             f'<div style="border-left:4px solid {colour};padding-left:8px">'
             f"<p><b>{_e(self.exercise)}</b> — {head}</p><ul>{''.join(rows)}</ul>{praise}</div>"

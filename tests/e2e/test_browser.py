@@ -186,3 +186,54 @@ def test_the_setup_notebook_runs_in_jupyterlab_and_its_panel_migrates_on_click(
     assert SCREENSHOT.stat().st_size > 0
     # Autosave is off and checkpoints go to the temporary directory: nothing was written.
     assert folder_state(ROOT / "notebooks") == notebooks_before
+
+
+EXERCISES = ROOT / "notebooks" / "exercises"
+EXERCISE_SCREENSHOT = ROOT / "artifacts" / "jupyterlab-exercise.png"
+
+
+@pytest.fixture
+def exercise_folder(tmp_path: Path) -> Path:
+    """A learner's copy of exercise 1: the notebook and the untouched stub."""
+    folder = tmp_path / "exercises"
+    folder.mkdir()
+    for name in ("ex1_round_robin.ipynb", "round_robin.py"):
+        (folder / name).write_bytes((EXERCISES / name).read_bytes())
+    return folder
+
+
+def test_a_learner_fills_in_exercise_1_in_jupyterlab_and_the_check_passes(
+    exercise_folder: Path, browser: BrowserContext, tmp_path: Path
+) -> None:
+    lab = start_jupyterlab(root_dir=exercise_folder, home=tmp_path / "jupyter")
+    try:
+        page = browser.new_page()
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
+        # Write the solution into the stub in JupyterLab's editor, and save it.
+        page.goto(lab.url("lab/tree/round_robin.py?reset"), wait_until="domcontentloaded")
+        editor = page.locator(".jp-FileEditor .cm-content")
+        expect(editor).to_contain_text("raise NotImplementedError")
+        editor.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.insert_text((EXERCISES / "solutions" / "round_robin.py").read_text())
+        page.keyboard.press("Control+S")
+        saved = exercise_folder / "round_robin.py"
+        expect(page.locator(".jp-mod-dirty")).to_have_count(0)
+        assert "self._turn = (worker + 1) % self.size" in saved.read_text()
+
+        page.goto(lab.url("lab/tree/ex1_round_robin.ipynb?reset"), wait_until="domcontentloaded")
+        expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible()
+        lab.wait_for_kernel(timeout=30)
+        menu_command(page, "Run", "runmenu:run-all")
+        expect(outputs(page, "All checks passed")).to_be_visible(timeout=RUN_ALL_TIMEOUT_MS)
+        expect(outputs(page, "moves real data from MongoDB to PostgreSQL")).to_be_visible()
+        expect(outputs(page, "worker 3:")).to_be_visible(timeout=RUN_ALL_TIMEOUT_MS)
+        picture = page.locator(".jp-RenderedImage img")
+        expect(picture).to_be_visible(timeout=RUN_ALL_TIMEOUT_MS)
+        EXERCISE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        outputs(page, "All checks passed").evaluate(
+            "element => element.scrollIntoView({block: 'start'})"
+        )
+        page.screenshot(path=str(EXERCISE_SCREENSHOT))
+    finally:
+        lab.stop()
