@@ -33,7 +33,7 @@ from migrationkit.logs import WorkerLogging
 from migrationkit.models import document_to_row
 from migrationkit.repositories.postgres import UserPostgresRepository
 from migrationkit.retry import RetryPolicy, retry_listener
-from migrationkit.writers import RowWriter
+from migrationkit.writers import RowWriter, row_writer
 
 #: How often a blocked process worker checks that its parent is still alive.
 PARENT_CHECK_S = 1.0
@@ -46,11 +46,12 @@ SinkOpener = Callable[["WorkerJob"], AbstractAsyncContextManager[Sink]]
 @asynccontextmanager
 async def postgres_sink(job: WorkerJob) -> AsyncIterator[Sink]:
     """One persistent PostgreSQL connection per worker, re-opened after transient faults."""
+    write_rows = row_writer(job.writer)  # a name or import path is looked up once per worker
 
     async def write(batch: PreparedBatch) -> list[Rejection]:
         return await connection.run(
             lambda db: UserPostgresRepository(db, table=job.table).write_batch(
-                batch, writer=job.writer
+                batch, writer=write_rows
             ),
             what="writing a batch to PostgreSQL",
         )

@@ -73,10 +73,11 @@ def strip_solution(source: str, *, name: str) -> str:
 
 def expected_stubs(exercises: Path = EXERCISES) -> dict[Path, str]:
     """Every student file, as the solutions say it should read."""
+    sources = {path: path.read_text() for path in sorted((exercises / "solutions").glob("*.py"))}
     return {
-        exercises / solution.name: strip_solution(solution.read_text(), name=solution.name)
-        for solution in sorted((exercises / "solutions").glob("*.py"))
-        if BEGIN in solution.read_text()
+        exercises / path.name: strip_solution(source, name=path.name)
+        for path, source in sources.items()
+        if BEGIN in source
     }
 
 

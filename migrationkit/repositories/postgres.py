@@ -36,7 +36,7 @@ _STAGE = "migrationkit_stage"
 class UserPostgresRepository:
     """The users table (and ``<table>_rejected``) on an asyncpg connection or pool.
 
-    ``write_batch`` and the ``insert`` writer need a connection (they open transactions).
+    ``write`` and ``write_batch`` need a connection, not a pool (they open transactions).
     """
 
     def __init__(self, connection: Any, *, table: str = "users") -> None:
@@ -116,8 +116,9 @@ class UserPostgresRepository:
 
         Returns every rejection: the batch's own, plus the rows PostgreSQL refused.
         """
+        write_rows = row_writer(writer)  # resolved once, not at every halving
         async with self._db.transaction():
-            refused = await self._write_isolating(batch.rows, writer, upsert=False)
+            refused = await self._write_isolating(batch.rows, write_rows, upsert=False)
             rejections = batch.rejections + batch.reject_rows(refused)
             await self.reject(rejections)
         return rejections
@@ -133,7 +134,7 @@ class UserPostgresRepository:
             )
 
     async def _write_isolating(
-        self, rows: list[Row], writer: str | RowWriter, *, upsert: bool
+        self, rows: list[Row], write_rows: RowWriter, *, upsert: bool
     ) -> dict[str, str]:
         if not rows:
             return {}
@@ -142,17 +143,17 @@ class UserPostgresRepository:
                 if upsert:
                     await self._upsert(rows)
                 else:
-                    await row_writer(writer)(self._db, self.table, rows)
+                    await write_rows(self._db, self.table, rows)
         except asyncpg.UniqueViolationError:
             if upsert:
                 raise
-            return await self._write_isolating(rows, writer, upsert=True)
+            return await self._write_isolating(rows, write_rows, upsert=True)
         except ROW_ERRORS as exc:
             if len(rows) == 1:
                 return {rows[0][0]: f"PostgreSQL refused the row: {type(exc).__name__}: {exc}"}
             middle = len(rows) // 2
-            refused = await self._write_isolating(rows[:middle], writer, upsert=upsert)
-            return refused | await self._write_isolating(rows[middle:], writer, upsert=upsert)
+            refused = await self._write_isolating(rows[:middle], write_rows, upsert=upsert)
+            return refused | await self._write_isolating(rows[middle:], write_rows, upsert=upsert)
         return {}
 
     async def _upsert(self, rows: list[Row]) -> None:
