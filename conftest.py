@@ -31,7 +31,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     home = config.stash.get(_OWN_HOME, None)
     if home is None:
         return
-    from migrationkit.embedded import EmbeddedServers
+    from migrationkit._servers.embedded import EmbeddedServers
 
     EmbeddedServers(home).stop()
     shutil.rmtree(home, ignore_errors=True)

@@ -1,40 +1,65 @@
-"""migrationkit: move a MongoDB users collection into PostgreSQL, fast and checked.
+"""migrationkit: move MongoDB collections into PostgreSQL, fast and checked.
 
-The public API is what ``__all__`` lists; everything else may change.
+The public API is what ``__all__`` lists; every module whose name starts with ``_``
+is private and may change. The workshop (lessons, exercises, widgets, plots, the
+benchmark, seeding) is the public subpackage :mod:`migrationkit.workshop`.
+
+Running a migration::
+
+    settings = Settings(mongo_uri=..., pg_dsn=..., backend="threading")
+    report = await migrate(settings)                 # or run_migration(settings)
+    async with Migration(settings) as run:           # the same, with the pieces exposed
+        report = await run.migrate(resume=True)
+    assert (await verify(settings)).ok
 """
 
-from migrationkit.clusters import (
-    ClusterMigrationAsyncio,
-    ClusterMigrationBase,
-    ClusterMigrationFactory,
-    ClusterMigrationMultiprocessing,
-    ClusterMigrationThreading,
-    WorkerJob,
-)
-from migrationkit.connections import MongoConnectionHandler, PostgresConnectionHandler
-from migrationkit.dispatch import Dispatcher, LeastLoaded, RoundRobin
-from migrationkit.endpoints import Endpoints, resolve_endpoints
-from migrationkit.errors import (
+from migrationkit._errors import (
     ConfigurationError,
     IntegrityCheckError,
     MigrationKitError,
     ServerUnavailableError,
+    TransientFaultError,
     WorkerCrashedError,
     WorkerError,
 )
-from migrationkit.migration import migrate, run_migration
-from migrationkit.models import User, document_to_row, mongo_key
-from migrationkit.observe import NullObserver, Observer
-from migrationkit.progress import CountingProgress, NullProgress, Progress, TqdmProgress
-from migrationkit.ranged import RangeExecutorFactory, RangeFailedError, migrate_ranges
-from migrationkit.report import MigrationReport, WorkerStats
-from migrationkit.repositories import UserMongoRepository, UserPostgresRepository
-from migrationkit.seeding import UserFactory, seed_users
-from migrationkit.settings import Settings, redact_uri
+from migrationkit._executors.backends import ClusterMigrationFactory
+from migrationkit._executors.clusters.asyncio_cluster import ClusterMigrationAsyncio
+from migrationkit._executors.clusters.base import ClusterMigrationBase
+from migrationkit._executors.clusters.multiprocessing_cluster import ClusterMigrationMultiprocessing
+from migrationkit._executors.clusters.threading_cluster import ClusterMigrationThreading
+from migrationkit._executors.dispatch import DISPATCHERS, Dispatcher, LeastLoaded, RoundRobin
+from migrationkit._executors.ranges import RangeExecutor, RangeFailedError
+from migrationkit._executors.stats import WorkerStats
+from migrationkit._executors.worker import Sink, SinkOpener, WorkerJob
+from migrationkit._normalize.batches import PreparedBatch, Rejection, Transform
+from migrationkit._normalize.models import User, document_to_row, mongo_key
+from migrationkit._normalize.transforms import TRANSFORMS
+from migrationkit._observe.observe import NullObserver, Observer
+from migrationkit._observe.progress import CountingProgress, NullProgress, Progress, TqdmProgress
+from migrationkit._redact import redact_uri
+from migrationkit._run.migration import Migration, RangeOptions, migrate, run_migration
+from migrationkit._run.report import MigrationReport
+from migrationkit._run.verify import VerifyReport, run_verify, verify
+from migrationkit._servers.endpoints import Endpoints
+from migrationkit._servers.resolve import resolve_endpoints
+from migrationkit._settings.profiles import resolve_settings
+from migrationkit._settings.settings import Settings
+from migrationkit._source.connection import MongoConnectionHandler
+from migrationkit._source.repository import UserMongoRepository
+from migrationkit._target.connection import PostgresConnectionHandler, ReconnectingConnection
+from migrationkit._target.dead_letters import DeadLetterRepository
+from migrationkit._target.loader import BatchLoader
+from migrationkit._target.sink import PostgresTarget, postgres_sink
+from migrationkit._target.users import UserPostgresRepository
+from migrationkit._target.writers import ROW_WRITERS, RowWriter
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DISPATCHERS",
+    "ROW_WRITERS",
+    "TRANSFORMS",
+    "BatchLoader",
     "ClusterMigrationAsyncio",
     "ClusterMigrationBase",
     "ClusterMigrationFactory",
@@ -42,10 +67,12 @@ __all__ = [
     "ClusterMigrationThreading",
     "ConfigurationError",
     "CountingProgress",
+    "DeadLetterRepository",
     "Dispatcher",
     "Endpoints",
     "IntegrityCheckError",
     "LeastLoaded",
+    "Migration",
     "MigrationKitError",
     "MigrationReport",
     "MongoConnectionHandler",
@@ -53,17 +80,27 @@ __all__ = [
     "NullProgress",
     "Observer",
     "PostgresConnectionHandler",
+    "PostgresTarget",
+    "PreparedBatch",
     "Progress",
-    "RangeExecutorFactory",
+    "RangeExecutor",
     "RangeFailedError",
+    "RangeOptions",
+    "ReconnectingConnection",
+    "Rejection",
     "RoundRobin",
+    "RowWriter",
     "ServerUnavailableError",
     "Settings",
+    "Sink",
+    "SinkOpener",
     "TqdmProgress",
+    "Transform",
+    "TransientFaultError",
     "User",
-    "UserFactory",
     "UserMongoRepository",
     "UserPostgresRepository",
+    "VerifyReport",
     "WorkerCrashedError",
     "WorkerError",
     "WorkerJob",
@@ -71,10 +108,12 @@ __all__ = [
     "__version__",
     "document_to_row",
     "migrate",
-    "migrate_ranges",
     "mongo_key",
+    "postgres_sink",
     "redact_uri",
     "resolve_endpoints",
+    "resolve_settings",
     "run_migration",
-    "seed_users",
+    "run_verify",
+    "verify",
 ]

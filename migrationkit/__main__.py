@@ -2,6 +2,6 @@
 
 import sys
 
-from migrationkit.cli import main
+from migrationkit._cli.main import main
 
 sys.exit(main())

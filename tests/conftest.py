@@ -27,7 +27,7 @@ _names = itertools.count()
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Endpoints]:
     """Embedded MongoDB-wire and PostgreSQL servers in a throwaway home, stopped at the end."""
-    from migrationkit.embedded import EmbeddedServers
+    from migrationkit._servers.embedded import EmbeddedServers
 
     home = Path(tempfile.mkdtemp(prefix="mk-test-", dir="/tmp"))
     embedded = EmbeddedServers(home)

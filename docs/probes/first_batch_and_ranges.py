@@ -17,7 +17,7 @@ from typing import Any
 from bson.raw_bson import RawBSONDocument
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from migrationkit.embedded import EmbeddedServers
+from migrationkit._servers.embedded import EmbeddedServers
 
 BATCH = 10_000
 BY_ID = [("_id", 1)]

@@ -1,6 +1,6 @@
 # Your copy of the exercise: fill in the parts marked TODO, then run the check
 # in the notebook. (Generated from solutions/insert_values.py by
-# `python -m migrationkit.exercises.stubs`; `--reset insert_values` restores it.)
+# `python -m migrationkit.workshop.exercises.stubs`; `--reset insert_values` restores it.)
 """Exercise 3 · One statement, many rows: a writer that batches INSERT … VALUES.
 
 A *row writer* loads one batch of rows into a PostgreSQL table. The slowest way
@@ -29,7 +29,7 @@ can do what COPY cannot, such as ``ON CONFLICT DO UPDATE``.
 from collections.abc import Sequence
 from typing import Any
 
-from migrationkit.models import ROW_COLUMNS, Row
+from migrationkit._normalize.models import ROW_COLUMNS, Row
 
 #: The column list of every INSERT, in the order each row's values come:
 #: "mongo_id, username, email, age, registered_at".

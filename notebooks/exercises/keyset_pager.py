@@ -1,6 +1,6 @@
 # Your copy of the exercise: fill in the parts marked TODO, then run the check
 # in the notebook. (Generated from solutions/keyset_pager.py by
-# `python -m migrationkit.exercises.stubs`; `--reset keyset_pager` restores it.)
+# `python -m migrationkit.workshop.exercises.stubs`; `--reset keyset_pager` restores it.)
 """Exercise 2 · Page by _id: the keyset pager that replaces skip/limit.
 
 The original project read the users page by page with ``find().skip(n).limit(size)``.

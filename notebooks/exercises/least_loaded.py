@@ -1,6 +1,6 @@
 # Your copy of the exercise: fill in the parts marked TODO, then run the check
 # in the notebook. (Generated from solutions/least_loaded.py by
-# `python -m migrationkit.exercises.stubs`; `--reset least_loaded` restores it.)
+# `python -m migrationkit.workshop.exercises.stubs`; `--reset least_loaded` restores it.)
 """Exercise 4 · Route around a slow worker: a least-loaded dispatcher.
 
 Round robin deals every worker the same share, however fast it is. When one

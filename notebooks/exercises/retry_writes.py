@@ -1,6 +1,6 @@
 # Your copy of the exercise: fill in the parts marked TODO, then run the check
 # in the notebook. (Generated from solutions/retry_writes.py by
-# `python -m migrationkit.exercises.stubs`; `--reset retry_writes` restores it.)
+# `python -m migrationkit.workshop.exercises.stubs`; `--reset retry_writes` restores it.)
 """Exercise 5 · Ride out a dropped connection: retry a write, but not every error.
 
 A long migration meets faults that pass: PostgreSQL restarts, a proxy drops the

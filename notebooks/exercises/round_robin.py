@@ -1,6 +1,6 @@
 # Your copy of the exercise: fill in the parts marked TODO, then run the check
 # in the notebook. (Generated from solutions/round_robin.py by
-# `python -m migrationkit.exercises.stubs`; `--reset round_robin` restores it.)
+# `python -m migrationkit.workshop.exercises.stubs`; `--reset round_robin` restores it.)
 """Exercise 1 · Deal the batches: a round-robin dispatcher.
 
 The reader hands every batch to a *dispatcher*, which answers with the index of

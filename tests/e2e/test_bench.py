@@ -16,10 +16,10 @@ import pytest
 from pydantic import SecretStr
 
 from migrationkit import Endpoints, PostgresConnectionHandler, Settings
-from migrationkit.bench import BenchmarkReport, Target, format_report, run_benchmark
-from migrationkit.bench.original import fit_line, remaining_seconds
-from migrationkit.bench.report import PageTime
-from migrationkit.bench.runner import TABLES
+from migrationkit.workshop.bench import BenchmarkReport, Target, format_report, run_benchmark
+from migrationkit.workshop.bench.original import fit_line, remaining_seconds
+from migrationkit.workshop.bench.report import PageTime
+from migrationkit.workshop.bench.runner import TABLES
 
 pytestmark = pytest.mark.integration
 

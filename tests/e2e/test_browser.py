@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from migrationkit.lessons import ROWS_ENV, notebook_rows
+from migrationkit.workshop.lessons import ROWS_ENV, notebook_rows
 from tests.e2e.lab_server import JupyterLab, start_jupyterlab
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]

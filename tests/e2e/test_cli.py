@@ -117,8 +117,8 @@ def test_demo_migrates_with_every_backend_and_prints_a_comparison(run: Run) -> N
 
 
 PLUG_IN = '''
-from migrationkit.dispatch import RoundRobin
-from migrationkit.writers import executemany_rows
+from migrationkit._executors.dispatch import RoundRobin
+from migrationkit._target.writers import executemany_rows
 
 CALLS = []
 

@@ -18,13 +18,13 @@ Doctor = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def doctor(tmp_path: Path) -> Doctor:
-    """Run ``python -m migrationkit.doctor`` with only the ``MIGRATIONKIT_*`` variables given."""
+    """Run ``python -m migrationkit._servers.doctor`` with only the ``MIGRATIONKIT_*`` variables given."""
     clean = {key: value for key, value in os.environ.items() if not key.startswith("MIGRATIONKIT_")}
     clean["MIGRATIONKIT_HOME"] = str(tmp_path / "home")  # no embedded server runs there
 
     def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "migrationkit.doctor", *args],
+            [sys.executable, "-m", "migrationkit._servers.doctor", *args],
             env=clean | env,
             capture_output=True,
             text=True,

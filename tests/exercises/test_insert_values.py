@@ -12,9 +12,9 @@ import asyncpg
 import pytest
 
 from migrationkit import Endpoints
-from migrationkit.exercises import insert_values
-from migrationkit.exercises.feedback import Feedback
-from migrationkit.exercises.learner import load
+from migrationkit.workshop.exercises import insert_values
+from migrationkit.workshop.exercises.feedback import Feedback
+from migrationkit.workshop.exercises.learner import load
 from tests.exercises.conftest import EXERCISES, SOLUTIONS
 
 pytestmark = pytest.mark.integration

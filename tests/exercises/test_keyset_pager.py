@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from migrationkit.exercises import keyset_pager
-from migrationkit.exercises.feedback import Feedback, Hint
-from migrationkit.exercises.learner import load
+from migrationkit.workshop.exercises import keyset_pager
+from migrationkit.workshop.exercises.feedback import Feedback, Hint
+from migrationkit.workshop.exercises.learner import load
 from tests.exercises.conftest import EXERCISES, SOLUTIONS
 
 pytestmark = pytest.mark.integration

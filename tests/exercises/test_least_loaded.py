@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from migrationkit.exercises import least_loaded
-from migrationkit.exercises.feedback import Feedback, Hint
-from migrationkit.exercises.learner import load
+from migrationkit.workshop.exercises import least_loaded
+from migrationkit.workshop.exercises.feedback import Feedback, Hint
+from migrationkit.workshop.exercises.learner import load
 from tests.exercises.conftest import EXERCISES, SOLUTIONS
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from migrationkit import exercises
-from migrationkit.exercises import round_robin
+from migrationkit.workshop import exercises
+from migrationkit.workshop.exercises import round_robin
 from tests.exercises.conftest import EXERCISES, SOLUTIONS
 
 pytestmark = pytest.mark.integration

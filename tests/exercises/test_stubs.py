@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from migrationkit.exercises import EXERCISES
-from migrationkit.exercises.stubs import MarkerError, drift, main, strip_solution
+from migrationkit.workshop.exercises import EXERCISES
+from migrationkit.workshop.exercises.stubs import MarkerError, drift, main, strip_solution
 from tests.exercises.conftest import EXERCISES as FOLDER
 from tests.exercises.conftest import SOLUTIONS
 
@@ -27,7 +27,9 @@ def other():
 
 
 def test_the_committed_student_copies_are_what_the_solutions_generate() -> None:
-    assert drift() == [], "run `python -m migrationkit.exercises.stubs` and commit the result"
+    assert drift() == [], (
+        "run `python -m migrationkit.workshop.exercises.stubs` and commit the result"
+    )
 
 
 def test_every_exercise_has_a_solution_a_stub_and_a_notebook() -> None:
@@ -80,7 +82,7 @@ def test_check_mode_reports_a_drifted_copy_and_reset_restores_it(tmp_path: Path)
 def test_the_terminal_runner_checks_the_solutions_and_says_so(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from migrationkit.exercises.__main__ import main
+    from migrationkit.workshop.exercises.__main__ import main
 
     assert main(["round_robin", "--solutions"]) == 0
     assert "Exercise 1 · a round-robin dispatcher: all checks passed" in capsys.readouterr().out

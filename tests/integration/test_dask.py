@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from migrationkit import ServerUnavailableError, UserMongoRepository, UserPostgresRepository
-from migrationkit.ranged import RangeExecutorFactory, migrate_ranges
-from migrationkit.seeding import seed_users
+from migrationkit._cli.main import RangeExecutorFactory
+from migrationkit._executors.ranges import migrate_ranges
+from migrationkit.workshop.seeding import seed_users
 from tests.integration.test_faults import assert_target_equals_source
 
 distributed = pytest.importorskip("distributed")

@@ -14,7 +14,8 @@ import asyncpg
 import pytest
 from pymongo import MongoClient
 
-from migrationkit.embedded import (
+from migrationkit._errors import ServerUnavailableError
+from migrationkit._servers.embedded import (
     PG_BINDIR_ENV,
     EmbeddedServers,
     Endpoints,
@@ -22,7 +23,6 @@ from migrationkit.embedded import (
     pgserver_bindir,
     socket_dir_for,
 )
-from migrationkit.errors import ServerUnavailableError
 
 pytestmark = pytest.mark.integration
 

@@ -32,10 +32,10 @@ from migrationkit import (
     migrate,
     seed_users,
 )
-from migrationkit.clusters.events import BatchDone
-from migrationkit.models import ROW_COLUMNS
-from migrationkit.observe import NullObserver
-from migrationkit.repositories.checkpoints import CheckpointRepository
+from migrationkit._executors.events import BatchDone
+from migrationkit._normalize.models import ROW_COLUMNS
+from migrationkit._observe.observe import NullObserver
+from migrationkit._target.checkpoints import CheckpointRepository
 from tests.integration.transforms import slow_transform
 
 pytestmark = pytest.mark.integration
@@ -97,7 +97,7 @@ async def test_a_postgres_restart_mid_run_is_retried_and_the_run_completes(
     caplog: pytest.LogCaptureFixture,
     backend: str,
 ) -> None:
-    from migrationkit.embedded import EmbeddedServers
+    from migrationkit._servers.embedded import EmbeddedServers
 
     await seed_users(source, 12_000)
     home = Path(os.environ["MIGRATIONKIT_TEST_HOME"])
@@ -201,7 +201,7 @@ async def test_a_full_rerun_after_an_interruption_is_exact(
 async def assert_target_equals_pseudonymised_source(
     source: UserMongoRepository, target: UserPostgresRepository
 ) -> None:
-    from migrationkit.transforms import pseudonymise_email
+    from migrationkit._normalize.transforms import pseudonymise_email
 
     expected = {pseudonymise_email(d) async for batch in source.iter_batches(5_000) for d in batch}
     rows = await target._db.fetch(f"SELECT {', '.join(ROW_COLUMNS)} FROM {target._quoted}")

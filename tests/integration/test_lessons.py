@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from migrationkit import Endpoints, Settings
-from migrationkit import lessons as L
-from migrationkit.errors import ConfigurationError
-from migrationkit.lessons.simulation import scenario_batches
+from migrationkit._errors import ConfigurationError
+from migrationkit.workshop import lessons as L
+from migrationkit.workshop.lessons.simulation import scenario_batches
 
 pytestmark = pytest.mark.integration
 

@@ -23,10 +23,10 @@ from migrationkit import (
     migrate,
     seed_users,
 )
-from migrationkit.clusters.events import BatchDone
-from migrationkit.logs import HANDLER_NAME, configure_logging, run_scope
-from migrationkit.metrics import PrometheusObserver
-from migrationkit.models import Row
+from migrationkit._executors.events import BatchDone
+from migrationkit._normalize.models import Row
+from migrationkit._observe.logs import HANDLER_NAME, configure_logging, run_scope
+from migrationkit._observe.metrics import PrometheusObserver
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,7 @@ from migrationkit import (
     mongo_key,
     seed_users,
 )
-from migrationkit.models import ROW_COLUMNS
+from migrationkit._normalize.models import ROW_COLUMNS
 from tests.integration.transforms import (
     POISON_AGE,
     broken_transform,

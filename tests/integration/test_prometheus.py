@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from migrationkit import UserMongoRepository, UserPostgresRepository, migrate, seed_users
-from migrationkit.metrics import MetricsServer, PrometheusObserver
+from migrationkit._observe.metrics import MetricsServer, PrometheusObserver
 
 PROMETHEUS = shutil.which("prometheus")
 DASHBOARD = Path(__file__).resolve().parents[2] / "docker/grafana/dashboards/migrationkit.json"

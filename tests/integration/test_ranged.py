@@ -32,20 +32,20 @@ from migrationkit import (
     mongo_key,
     seed_users,
 )
-from migrationkit.clusters import WorkerJob
-from migrationkit.dispatch import LeastLoaded
-from migrationkit.migration import RangeOptions, migrate
-from migrationkit.models import Row
-from migrationkit.observe import NullObserver
-from migrationkit.partitioning import IdRange
-from migrationkit.ranged import (
+from migrationkit._cli.main import RangeExecutorFactory
+from migrationkit._executors.dispatch import LeastLoaded
+from migrationkit._executors.ranges import (
     RangeExecutor,
-    RangeExecutorFactory,
     RangeFailedError,
-    RangeJob,
     migrate_ranges,
     range_executor_for,
 )
+from migrationkit._executors.worker import WorkerJob
+from migrationkit._normalize.models import Row
+from migrationkit._observe.observe import NullObserver
+from migrationkit._run.migration import RangeOptions, migrate
+from migrationkit._run.range_task import RangeJob
+from migrationkit._source.partitioning import IdRange
 from tests.integration.test_faults import assert_target_equals_source
 from tests.integration.transforms import broken_transform
 
@@ -63,7 +63,7 @@ EXECUTORS = [
 def executor_named(name: str, *, workers: int = 2, processes: bool = False) -> RangeExecutor:
     """A two-worker executor; Dask's workers are threads here unless a process must die."""
     if name == "dask":
-        from migrationkit.dask_backend import DaskRangeExecutor
+        from migrationkit._executors.dask import DaskRangeExecutor
 
         return DaskRangeExecutor(workers, processes=processes, retries=2)
     return RangeExecutorFactory.create(name, workers)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from migrationkit import Settings, UserMongoRepository, UserPostgresRepository, migrate, seed_users
-from migrationkit.verify import verify
+from migrationkit._run.verify import verify
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from migrationkit import (
     Settings,
     UserFactory,
 )
-from migrationkit.workshop import reset_workshop, reset_workshop_async
+from migrationkit.workshop.reset import reset_workshop, reset_workshop_async
 
 pytestmark = pytest.mark.integration
 

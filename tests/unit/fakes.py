@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from migrationkit.batches import PreparedBatch, Rejection
-from migrationkit.clusters.worker import Sink, SinkOpener, WorkerJob
-from migrationkit.models import Row
+from migrationkit._executors.worker import Sink, SinkOpener, WorkerJob
+from migrationkit._normalize.batches import PreparedBatch, Rejection
+from migrationkit._normalize.models import Row
 
 SinkOpenerType = SinkOpener
 

@@ -9,9 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from migrationkit.clusters import ClusterMigrationBase, ClusterMigrationFactory, WorkerJob
-from migrationkit.errors import WorkerCrashedError, WorkerError
-from migrationkit.progress import CountingProgress
+from migrationkit._errors import WorkerCrashedError, WorkerError
+from migrationkit._executors.backends import ClusterMigrationFactory
+from migrationkit._executors.clusters.base import ClusterMigrationBase
+from migrationkit._executors.worker import WorkerJob
+from migrationkit._observe.progress import CountingProgress
 from tests.unit import fakes
 
 BACKENDS = ["asyncio", "threading", "multiprocessing"]

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from migrationkit.cli import main
-from migrationkit.config import (
+from migrationkit._cli.main import main
+from migrationkit._errors import ConfigurationError
+from migrationkit._observe.logs import HANDLER_NAME
+from migrationkit._settings.profiles import (
     CONFIG_VARIABLE,
     PROFILE_VARIABLE,
     file_values_in_environment,
     resolve_settings,
 )
-from migrationkit.errors import ConfigurationError
-from migrationkit.logs import HANDLER_NAME
-from migrationkit.settings import Settings
+from migrationkit._settings.settings import Settings
 
 PROFILES = """\
 default_profile = "dev"

@@ -1,6 +1,6 @@
 import pytest
 
-from migrationkit.dispatch import LeastLoaded, RoundRobin
+from migrationkit._executors.dispatch import LeastLoaded, RoundRobin
 
 
 def test_round_robin_deals_workers_in_turn_whatever_their_load() -> None:

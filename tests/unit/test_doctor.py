@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from migrationkit.doctor import (
+from migrationkit._servers.doctor import (
     Check,
     Diagnosis,
     add_doctor_parser,
@@ -19,7 +19,7 @@ from migrationkit.doctor import (
     server_checks,
     settings_check,
 )
-from migrationkit.settings import Settings
+from migrationkit._settings.settings import Settings
 
 
 @pytest.fixture

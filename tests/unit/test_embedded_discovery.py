@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from migrationkit.embedded import (
+from migrationkit._errors import ConfigurationError, ServerUnavailableError
+from migrationkit._servers.embedded import (
     HOME_ENV,
     PG_BINDIR_ENV,
     default_home,
@@ -17,10 +18,9 @@ from migrationkit.embedded import (
     find_secantusd,
     socket_dir_for,
 )
-from migrationkit.embedded import postgres as pg_module
-from migrationkit.embedded._common import choose_port, pid_alive
-from migrationkit.embedded.postgres import PG_TOOLS, SOCKET_PATH_MAX
-from migrationkit.errors import ConfigurationError, ServerUnavailableError
+from migrationkit._servers.embedded import postgres as pg_module
+from migrationkit._servers.embedded._common import choose_port, pid_alive
+from migrationkit._servers.embedded.postgres import PG_TOOLS, SOCKET_PATH_MAX
 
 
 def _fake_program(path: Path) -> Path:
@@ -133,7 +133,7 @@ def test_taken_port_is_replaced_and_logged(caplog: pytest.LogCaptureFixture) -> 
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         taken = listener.getsockname()[1]
-        with caplog.at_level(logging.WARNING, logger="migrationkit.embedded"):
+        with caplog.at_level(logging.WARNING, logger="migrationkit._servers.embedded"):
             port = choose_port(taken, "PostgreSQL")
     assert port != taken
     assert f"port {taken} is taken" in caplog.text

@@ -1,12 +1,10 @@
 import pytest
 
-from migrationkit.clusters import (
-    ClusterMigrationAsyncio,
-    ClusterMigrationFactory,
-    ClusterMigrationThreading,
-    WorkerJob,
-)
-from migrationkit.errors import ConfigurationError
+from migrationkit._errors import ConfigurationError
+from migrationkit._executors.backends import ClusterMigrationFactory
+from migrationkit._executors.clusters.asyncio_cluster import ClusterMigrationAsyncio
+from migrationkit._executors.clusters.threading_cluster import ClusterMigrationThreading
+from migrationkit._executors.worker import WorkerJob
 
 JOB = WorkerJob(pg_dsn="postgresql://unused")
 

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from migrationkit.exercises.feedback import Hint, Step, counted, learner_code, run_steps
-from migrationkit.exercises.learner import load
+from migrationkit.workshop.exercises.feedback import (
+    Hint,
+    Step,
+    counted,
+    learner_code,
+    run_steps,
+)
+from migrationkit.workshop.exercises.learner import load
 
 
 def test_an_untouched_stub_gets_the_stub_hint() -> None:

@@ -11,10 +11,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from migrationkit.batches import PreparedBatch, Rejection
-from migrationkit.clusters import ClusterMigrationFactory, WorkerJob
-from migrationkit.clusters.worker import Sink
-from migrationkit.logs import (
+from migrationkit._executors.backends import ClusterMigrationFactory
+from migrationkit._executors.worker import Sink, WorkerJob
+from migrationkit._normalize.batches import PreparedBatch, Rejection
+from migrationkit._observe.logs import (
     HANDLER_NAME,
     WorkerLogging,
     configure_logging,

@@ -16,12 +16,12 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from migrationkit import tracing
-from migrationkit.clusters.events import BatchDone
-from migrationkit.errors import ConfigurationError
-from migrationkit.metrics import PrometheusObserver
-from migrationkit.observe import NullObserver
-from migrationkit.report import MigrationReport
+from migrationkit._errors import ConfigurationError
+from migrationkit._executors.events import BatchDone
+from migrationkit._observe import tracing
+from migrationkit._observe.metrics import PrometheusObserver
+from migrationkit._observe.observe import NullObserver
+from migrationkit._run.report import MigrationReport
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "docker" / "grafana" / "dashboards" / "migrationkit.json"

@@ -17,8 +17,9 @@ import pytest
 from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Timestamp
 from pymongo.errors import AutoReconnect
 
-from migrationkit.keyset import ID_ORDER
-from migrationkit.partitioning import (
+from migrationkit._retry import RetryPolicy
+from migrationkit._source.keyset import ID_ORDER
+from migrationkit._source.partitioning import (
     OPEN,
     IdRange,
     IdSplitter,
@@ -26,7 +27,6 @@ from migrationkit.partitioning import (
     plan_ranges,
     split_ids,
 )
-from migrationkit.retry import RetryPolicy
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay_s=0.001, max_delay_s=0.001)
 

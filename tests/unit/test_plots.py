@@ -9,9 +9,10 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from migrationkit import plots
-from migrationkit.lessons import Measurement
-from migrationkit.report import MigrationReport, WorkerStats
+from migrationkit._executors.stats import WorkerStats
+from migrationkit._run.report import MigrationReport
+from migrationkit.workshop import plots
+from migrationkit.workshop.lessons import Measurement
 
 
 def grid() -> list[Measurement]:
@@ -32,7 +33,7 @@ def report(spans_per_worker: list[list[tuple[float, float]]]) -> MigrationReport
 
 def test_importing_the_package_does_not_import_matplotlib() -> None:
     code = (
-        "import sys, migrationkit, migrationkit.plots, migrationkit.lessons; "
+        "import sys, migrationkit, migrationkit.workshop.plots, migrationkit.workshop.lessons; "
         "sys.exit('matplotlib' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

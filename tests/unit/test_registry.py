@@ -6,10 +6,16 @@ import pytest
 from pydantic import ValidationError
 
 from migrationkit import Settings
-from migrationkit.dispatch import DISPATCHERS, LeastLoaded, RoundRobin, make_dispatcher
-from migrationkit.errors import ConfigurationError
-from migrationkit.registry import Registry
-from migrationkit.writers import ROW_WRITERS, WRITERS, copy_rows, insert_statement, row_writer
+from migrationkit._errors import ConfigurationError
+from migrationkit._executors.dispatch import DISPATCHERS, LeastLoaded, RoundRobin, make_dispatcher
+from migrationkit._registry import Registry
+from migrationkit._target.writers import (
+    ROW_WRITERS,
+    WRITERS,
+    copy_rows,
+    insert_statement,
+    row_writer,
+)
 
 
 def test_built_in_names_are_registered() -> None:
@@ -25,8 +31,8 @@ def test_a_registered_item_is_found_by_name() -> None:
 
 
 def test_an_import_path_needs_no_registration() -> None:
-    assert DISPATCHERS.get("migrationkit.dispatch:LeastLoaded") is LeastLoaded
-    assert row_writer("migrationkit.writers:copy_rows") is copy_rows
+    assert DISPATCHERS.get("migrationkit._executors.dispatch:LeastLoaded") is LeastLoaded
+    assert row_writer("migrationkit._target.writers:copy_rows") is copy_rows
 
 
 def test_a_function_is_its_own_writer() -> None:
@@ -38,7 +44,7 @@ def test_a_function_is_its_own_writer() -> None:
     [
         ("random", "unknown dispatcher 'random'; choose one of round-robin, least-loaded"),
         ("no_such_module:Thing", "cannot import no_such_module"),
-        ("migrationkit.dispatch:Nothing", "has no attribute 'Nothing'"),
+        ("migrationkit._executors.dispatch:Nothing", "has no attribute 'Nothing'"),
     ],
 )
 def test_a_bad_name_says_what_is_wrong(name: str, message: str) -> None:
@@ -66,8 +72,10 @@ def test_settings_refuse_an_unknown_writer_naming_the_field() -> None:
 
 
 def test_settings_take_an_import_path() -> None:
-    settings = Settings(writer="migrationkit.writers:executemany_rows", dispatch="round-robin")
-    assert settings.writer == "migrationkit.writers:executemany_rows"
+    settings = Settings(
+        writer="migrationkit._target.writers:executemany_rows", dispatch="round-robin"
+    )
+    assert settings.writer == "migrationkit._target.writers:executemany_rows"
 
 
 def test_insert_statement_numbers_parameters_row_after_row() -> None:

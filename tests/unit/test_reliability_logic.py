@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from migrationkit.clusters import ClusterMigrationFactory, WorkerJob
-from migrationkit.clusters.events import BatchDone
-from migrationkit.errors import TransientFaultError
-from migrationkit.retry import RetryPolicy, retry
+from migrationkit._errors import TransientFaultError
+from migrationkit._executors.backends import ClusterMigrationFactory
+from migrationkit._executors.events import BatchDone
+from migrationkit._executors.worker import WorkerJob
+from migrationkit._retry import RetryPolicy, retry
 
 
 def done(seq: int) -> BatchDone:

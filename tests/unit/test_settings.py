@@ -1,7 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
-from migrationkit.settings import WORKERS_PER_CORE, Settings, default_workers, redact_uri
+from migrationkit._redact import redact_uri
+from migrationkit._settings.settings import WORKERS_PER_CORE, Settings, default_workers
 
 
 def test_defaults_match_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,7 @@ from packaging.utils import canonicalize_name
 from pydantic import SecretStr
 from ruamel.yaml import YAML
 
-from migrationkit.settings import Settings
+from migrationkit._settings.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

@@ -9,9 +9,9 @@ import pytest
 pytest.importorskip("ipywidgets")
 pytest.importorskip("matplotlib")
 
-from migrationkit.lessons import Choice, Measurement
-from migrationkit.progress import Progress
-from migrationkit.widgets import ControlPanel, WidgetProgress
+from migrationkit._observe.progress import Progress
+from migrationkit.workshop.lessons import Choice, Measurement
+from migrationkit.workshop.widgets import ControlPanel, WidgetProgress
 
 
 async def quick_experiment(choice: Choice, progress: Progress) -> Measurement:
@@ -138,9 +138,9 @@ def test_the_panel_displays_as_its_widget() -> None:
 
 
 def test_live_counters_draw_rows_per_worker_as_batches_commit() -> None:
-    from migrationkit.clusters.events import BatchDone
-    from migrationkit.report import MigrationReport
-    from migrationkit.widgets import LiveCounters
+    from migrationkit._executors.events import BatchDone
+    from migrationkit._run.report import MigrationReport
+    from migrationkit.workshop.widgets import LiveCounters
 
     live = LiveCounters()
     live.run_started(backend="threading", workers=2, total=30)

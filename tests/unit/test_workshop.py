@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from migrationkit.workshop import is_workshop_name, reset_workshop
+from migrationkit.workshop.reset import is_workshop_name, reset_workshop
 
 
 def test_reset_seeds_a_hundred_thousand_users_with_seed_0_by_default() -> None:

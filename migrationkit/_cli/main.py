@@ -1,0 +1,447 @@
+"""The ``migrationkit`` command: servers, seed, migrate, demo.
+
+Settings come from defaults, a ``migrationkit.toml`` profile, ``MIGRATIONKIT_*``
+variables and flags, in that order (:mod:`migrationkit._settings.profiles`). Expected failures
+(bad settings, unreachable servers, a failed worker) print one line on stderr and
+exit 1; bad arguments exit 2, as argparse does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from migrationkit._errors import ConfigurationError, IntegrityCheckError, MigrationKitError
+from migrationkit._executors.backends import ClusterMigrationFactory
+from migrationkit._executors.dispatch import DISPATCHERS
+from migrationkit._normalize.transforms import TRANSFORMS
+from migrationkit._observe.logs import LogFormat, configure_logging, current_run_id, run_scope
+from migrationkit._observe.observe import Observer
+from migrationkit._observe.progress import NullProgress, Progress, TqdmProgress
+from migrationkit._run.migration import RangeOptions, migrate
+from migrationkit._run.report import MigrationReport, format_reports
+from migrationkit._run.verify import verify
+from migrationkit._servers.doctor import add_doctor_parser, cmd_doctor
+from migrationkit._servers.resolve import resolve_endpoints
+from migrationkit._settings.profiles import (
+    CONFIG_VARIABLE,
+    PROFILE_VARIABLE,
+    ResolvedSettings,
+    file_values_in_environment,
+    resolve_settings,
+)
+from migrationkit._settings.settings import Settings
+from migrationkit._source.connection import MongoConnectionHandler
+from migrationkit._source.repository import UserMongoRepository
+from migrationkit._target.connection import PostgresConnectionHandler
+from migrationkit._target.dead_letters import DeadLetterRepository
+from migrationkit._target.tables import create_target
+from migrationkit._target.writers import WRITERS
+from migrationkit.workshop.bench import add_bench_parser, cmd_bench
+from migrationkit.workshop.seeding import seed_users
+
+if TYPE_CHECKING:
+    from migrationkit._observe.metrics import MetricsServer
+
+#: Flags that set a setting, named as the setting with dashes (``--batch-size``).
+SETTING_FLAGS = (
+    "backend",
+    "workers",
+    "batch_size",
+    "writer",
+    "dispatch",
+    "mongo_driver",
+    "metrics_port",
+    "metrics_host",
+    "log_format",
+)
+
+
+def positive_int(text: str) -> int:
+    value = int(text.replace("_", ""))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_dask_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--scheduler``, ``--partitions`` and ``--worker-env`` for ``migrationkit migrate``."""
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler for --backend dask, e.g. tcp://host:8786 "
+        "(default: $DASK_SCHEDULER_ADDRESS, else a local cluster of --workers processes)",
+    )
+    parser.add_argument(
+        "--partitions",
+        type=positive_int,
+        metavar="N",
+        help="dispatch work as N _id ranges (default: one per worker); "
+        "with --backend multiprocessing, ranges instead of batches",
+    )
+    parser.add_argument(
+        "--worker-env",
+        action="store_true",
+        help="workers read MIGRATIONKIT_MONGO_URI and MIGRATIONKIT_PG_DSN themselves: "
+        "no password travels with the tasks",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="migrationkit", description=__doc__.splitlines()[0])
+    add_common_options(parser, default=None)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    servers = commands.add_parser("servers", help="embedded MongoDB-wire and PostgreSQL servers")
+    servers.add_argument(
+        "action",
+        choices=["start", "stop", "status", "reset"],
+        help="reset: back to a clean, seeded state (instructors)",
+    )
+    servers.add_argument("--count", type=positive_int, default=100_000, help="reset: users to seed")
+    servers.add_argument("--seed", type=int, default=0, help="reset: same seed, same users")
+
+    seed = commands.add_parser("seed", help="fill the MongoDB collection with fake users")
+    seed.add_argument("--count", type=positive_int, default=100_000)
+    seed.add_argument("--seed", type=int, default=0, help="same seed, same users")
+    seed.add_argument("--append", action="store_true", help="keep existing users")
+    seed.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    run = commands.add_parser("migrate", help="copy the users collection into PostgreSQL")
+    add_migration_options(run)
+    add_dask_arguments(run)
+    run.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    run.add_argument(
+        "--resume", action="store_true", help="continue after the last checkpoint, keep the table"
+    )
+    run.add_argument(
+        "--metrics-linger",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep serving /metrics this long after the run, for a last scrape",
+    )
+
+    config = commands.add_parser("config", help="the effective settings and where each comes from")
+    show = config.add_subparsers(dest="config_action", required=True).add_parser(
+        "show", help="print every setting, its value (passwords hidden) and its source"
+    )
+    add_setting_flags(show)
+    add_common_options(show, default=argparse.SUPPRESS)
+
+    check = commands.add_parser(
+        "verify", help="compare every document with the table: ids, values, checksums"
+    )
+    check.add_argument("--transform", choices=list(TRANSFORMS), default="validate")
+
+    rejects = commands.add_parser("rejects", help="list documents set aside, with the reason")
+    rejects.add_argument("--limit", type=positive_int, default=20)
+
+    add_doctor_parser(commands)
+    add_bench_parser(commands)
+
+    demo = commands.add_parser("demo", help="seed, then migrate with every backend and compare")
+    demo.add_argument("--count", type=positive_int, default=100_000)
+    demo.add_argument("--workers", type=positive_int)
+    for command in commands.choices.values():
+        add_common_options(command, default=argparse.SUPPRESS)
+    return parser
+
+
+def add_common_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """Options every command takes, before or after its name (``default``: SUPPRESS after)."""
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default,
+        help=f"settings file (default ./migrationkit.toml, or ${CONFIG_VARIABLE})",
+    )
+    parser.add_argument(
+        "--profile", default=default, help=f"profile in the settings file (or ${PROFILE_VARIABLE})"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=default,
+        help="log lines as text (default) or one JSON object each",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if default is None else default,
+        help="log progress details",
+    )
+
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        metavar="BACKEND",
+        help=f"{', '.join(ClusterMigrationFactory.available())} (or one you registered)",
+    )
+    parser.add_argument("--workers", type=positive_int)
+    parser.add_argument("--batch-size", type=positive_int)
+    parser.add_argument(
+        "--writer", metavar="WRITER", help=f"{', '.join(WRITERS)}, or module:function (yours)"
+    )
+    parser.add_argument(
+        "--dispatch",
+        metavar="DISPATCHER",
+        help=f"{', '.join(DISPATCHERS.names())}, or module:Class (yours)",
+    )
+    parser.add_argument("--mongo-driver", choices=["motor", "pymongo"])
+    parser.add_argument(
+        "--metrics-port",
+        type=port_number,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (0: any free one) during the run",
+    )
+    parser.add_argument(
+        "--metrics-host", metavar="ADDRESS", help="where the metrics port listens (127.0.0.1)"
+    )
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65_535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
+    return value
+
+
+def add_migration_options(parser: argparse.ArgumentParser) -> None:
+    add_setting_flags(parser)
+    parser.add_argument(
+        "--transform",
+        choices=list(TRANSFORMS),
+        default="validate",
+        help="per-row work: validate only, or also pseudonymise e-mails (CPU-heavy)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def resolve(args: argparse.Namespace, **flags: Any) -> ResolvedSettings:
+    """The config file's profile, then the environment, then ``flags`` (``None``: not given)."""
+    return resolve_settings(
+        config=getattr(args, "config", None),
+        profile=getattr(args, "profile", None),
+        flags={"log_format": getattr(args, "log_format", None), **flags},
+    )
+
+
+def load_settings(args: argparse.Namespace, **flags: Any) -> Settings:
+    """Every command's settings; one clear error naming the key and its source if invalid."""
+    return resolve(args, **flags).settings
+
+
+def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: getattr(args, key, None) for key in SETTING_FLAGS}
+
+
+def progress_for(args: argparse.Namespace) -> Progress:
+    return NullProgress() if args.quiet or getattr(args, "json", False) else TqdmProgress()
+
+
+def cmd_servers(args: argparse.Namespace) -> None:
+    from migrationkit._servers.embedded import EmbeddedServers
+
+    if args.action == "reset":
+        from migrationkit.workshop.reset import reset_workshop
+
+        reset_workshop(
+            count=args.count, seed=args.seed, progress=TqdmProgress(), settings=load_settings(args)
+        )
+        return
+    servers = EmbeddedServers()
+    if args.action == "start":
+        servers.start()
+    elif args.action == "stop":
+        servers.stop()
+    for status in servers.status():
+        state = "running" if status.running else "stopped"
+        print(f"{status.name:<11} {state:<8} {status.detail}")
+
+
+async def cmd_seed(args: argparse.Namespace) -> None:
+    settings = load_settings(args)
+    endpoints = await asyncio.to_thread(resolve_endpoints, settings)
+    async with MongoConnectionHandler(endpoints.mongo_uri, driver=settings.mongo_driver) as client:
+        repository = UserMongoRepository(client[settings.mongo_database][settings.mongo_collection])
+        inserted = await seed_users(
+            repository, args.count, seed=args.seed, append=args.append, progress=progress_for(args)
+        )
+        total = await repository.estimated_count()
+    print(f"seeded {inserted:,} users ({total:,} in {settings.mongo_collection})")
+
+
+async def cmd_migrate(args: argparse.Namespace) -> None:
+    settings = load_settings(args, **setting_flags(args))
+    observer, exporter = start_metrics(settings)
+    try:
+        report = await migrate(
+            settings,
+            progress=progress_for(args),
+            transform=TRANSFORMS[args.transform],
+            resume=args.resume,
+            observer=observer,
+            ranges=RangeOptions(args.partitions, args.scheduler, args.worker_env),
+        )
+        if exporter is not None and args.metrics_linger > 0:
+            await asyncio.sleep(args.metrics_linger)
+    finally:
+        if exporter is not None:
+            exporter.close()
+    if args.json:
+        print(json.dumps({**report.to_dict(), "run_id": current_run_id()}))
+        return
+    if report.resumed_after is not None:
+        print(f"resumed after _id {report.resumed_after}")
+    print(format_reports([report]))
+    print_rejections(report)
+
+
+def start_metrics(settings: Settings) -> tuple[Observer | None, MetricsServer | None]:
+    """With ``metrics_port`` set: a Prometheus observer and its exporter (address on stderr)."""
+    if settings.metrics_port is None:
+        return None, None
+    try:
+        from migrationkit._observe.metrics import PrometheusObserver
+    except ImportError:
+        raise ConfigurationError(
+            "metrics need prometheus-client: pip install 'migrationkit[metrics]'"
+        ) from None
+    observer = PrometheusObserver()
+    exporter = observer.serve(port=settings.metrics_port, host=settings.metrics_host)
+    print(f"serving metrics at {exporter.url}", file=sys.stderr, flush=True)
+    return observer, exporter
+
+
+def cmd_config(args: argparse.Namespace) -> None:
+    print(resolve(args, **setting_flags(args)).show())
+
+
+async def cmd_verify(args: argparse.Namespace) -> None:
+    report = await verify(load_settings(args), transform=TRANSFORMS[args.transform])
+    if not report.ok:
+        raise IntegrityCheckError(report.summary())
+    print(report.summary())
+
+
+async def cmd_rejects(args: argparse.Namespace) -> None:
+    settings = load_settings(args)
+    endpoints = await asyncio.to_thread(resolve_endpoints, settings)
+    async with PostgresConnectionHandler(endpoints.pg_dsn) as pool:
+        await create_target(pool, settings.pg_table)
+        dead_letters = DeadLetterRepository(pool, table=settings.pg_table)
+        total = await dead_letters.count()
+        for record in await dead_letters.latest(limit=args.limit):
+            print(f"_id {record['mongo_id']}  ({record['rejected_at']:%Y-%m-%d %H:%M:%S})")
+            print(f"  reason:   {record['reason']}")
+            print(f"  document: {shorten(record['document'], 200)}")
+    shown = min(total, args.limit)
+    print(f"{total:,} rejected documents in {dead_letters.table} (showing {shown}).")
+    if total:
+        print("Fix them in MongoDB, then run `migrationkit migrate` again to pick them up.")
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+async def cmd_demo(args: argparse.Namespace) -> None:
+    base = load_settings(args, workers=args.workers)
+    endpoints = await asyncio.to_thread(resolve_endpoints, base)
+    print(endpoints.describe())
+    async with MongoConnectionHandler(endpoints.mongo_uri, driver=base.mongo_driver) as client:
+        repository = UserMongoRepository(client[base.mongo_database][base.mongo_collection])
+        await seed_users(repository, args.count, progress=TqdmProgress())
+    reports = []
+    for backend in ClusterMigrationFactory.available("batches"):
+        settings = base.model_copy(update={"backend": backend})
+        reports.append(await migrate(settings, endpoints=endpoints, progress=TqdmProgress()))
+    print(format_reports(reports))
+
+
+def print_rejections(report: MigrationReport) -> None:
+    if not report.rows_rejected:
+        return
+    print(f"\n{report.rows_rejected:,} documents were set aside, not written; first reasons:")
+    for mongo_id, reason in report.rejected_samples[:10]:
+        print(f"  _id {mongo_id}: {reason}")
+    print("See them all with `migrationkit rejects`.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # ``--writer mine:write`` and ``--dispatch mine:Dispatcher`` name code in the
+    # current folder, as with ``python -m`` (a console script's path lacks it).
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    with run_scope():
+        configure_logging(
+            log_format=log_format_for(args), level=logging.INFO if args.verbose else logging.WARNING
+        )
+        return run_command(args)
+
+
+def log_format_for(args: argparse.Namespace) -> LogFormat:
+    """The flag, else the configured setting; text when the settings are broken (reported next)."""
+    if args.log_format is not None:
+        return cast(LogFormat, args.log_format)
+    try:
+        return load_settings(args).log_format
+    except MigrationKitError:
+        return "text"
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; the exit code."""
+    commands = {
+        "seed": cmd_seed,
+        "migrate": cmd_migrate,
+        "rejects": cmd_rejects,
+        "verify": cmd_verify,
+        "demo": cmd_demo,
+    }
+    try:
+        if args.command == "servers":
+            cmd_servers(args)
+        elif args.command == "config":
+            cmd_config(args)
+        elif args.command == "doctor":
+            # doctor and bench read MIGRATIONKIT_* themselves: hand them the profile that way.
+            with file_values_in_environment(resolve(args)):
+                return cmd_doctor(args)
+        elif args.command == "bench":
+            with file_values_in_environment(resolve(args)):
+                asyncio.run(cancelled_by_sigterm(cmd_bench(args)))
+        else:
+            asyncio.run(cancelled_by_sigterm(commands[args.command](args)))
+    except MigrationKitError as exc:
+        print(f"migrationkit: error: {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        # asyncio.run turns Ctrl-C into KeyboardInterrupt; our SIGTERM handler cancels.
+        by = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
+        print(f"migrationkit: stopped by {by}", file=sys.stderr)
+        return 128 + (signal.SIGINT if by == "Ctrl-C" else signal.SIGTERM)
+    return 0
+
+
+async def cancelled_by_sigterm(command: Coroutine[Any, Any, None]) -> None:
+    """Run ``command``; SIGTERM cancels it, so cleanup runs just as for Ctrl-C."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await command
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)

@@ -1,0 +1,1 @@
+"""The worker clusters (asyncio, threading, multiprocessing) behind one base class."""

@@ -1,0 +1,61 @@
+"""What a migration reports: totals, speed and what each worker did."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from migrationkit._executors.stats import WorkerStats
+
+
+@dataclass
+class MigrationReport:
+    """The outcome of one migration; ``to_dict()`` is what ``migrate --json`` prints."""
+
+    backend: str
+    workers: int
+    writer: str
+    batch_size: int
+    rows_read: int
+    rows_written: int
+    rows_rejected: int
+    elapsed_s: float
+    per_worker: list[WorkerStats]
+    rejected_samples: list[tuple[str, str]] = field(default_factory=list)
+    source: str = ""
+    target: str = ""
+    resumed_after: str | None = None  # the checkpoint's _id when this run resumed
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows_read / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def to_dict(self, *, include_spans: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        data["rows_per_s"] = round(self.rows_per_s, 1)
+        data["elapsed_s"] = round(self.elapsed_s, 3)
+        for worker in data["per_worker"]:
+            worker["busy_s"] = round(worker["busy_s"], 3)
+            if not include_spans:
+                del worker["spans"]
+        data["rejected_samples"] = [
+            {"mongo_id": mongo_id, "reason": reason} for mongo_id, reason in self.rejected_samples
+        ]
+        return data
+
+
+def format_reports(reports: Sequence[MigrationReport]) -> str:
+    """The table ``migrationkit migrate`` and ``demo`` print: one line per run."""
+    header = (
+        f"{'backend':<16} {'writer':<12} {'workers':>7} {'rows':>10} "
+        f"{'rejected':>8} {'seconds':>8} {'rows/s':>10}  check"
+    )
+    lines = [header, "-" * len(header)]
+    for r in reports:
+        ok = "ok" if r.rows_written + r.rows_rejected == r.rows_read else "MISMATCH"
+        lines.append(
+            f"{r.backend:<16} {r.writer:<12} {r.workers:>7} {r.rows_written:>10,} "
+            f"{r.rows_rejected:>8,} {r.elapsed_s:>8.2f} {r.rows_per_s:>10,.0f}  {ok}"
+        )
+    return "\n".join(lines)

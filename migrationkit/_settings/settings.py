@@ -1,0 +1,119 @@
+"""Settings from ``MIGRATIONKIT_*`` environment variables (or keyword arguments).
+
+Connection strings are :class:`~pydantic.SecretStr`: they print as ``**********``
+and the helpers here give a redacted form for logs and reports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from migrationkit._errors import ConfigurationError
+from migrationkit._executors.backends import ClusterMigrationFactory
+from migrationkit._executors.dispatch import DISPATCHERS
+from migrationkit._observe.logs import LogFormat
+from migrationkit._redact import redact_uri
+from migrationkit._registry import Registry
+from migrationkit._retry import RetryPolicy
+from migrationkit._target.writers import ROW_WRITERS
+
+#: A backend's name: one registered in :class:`ClusterMigrationFactory` (``asyncio``,
+#: ``threading``, ``multiprocessing``, ``dask``, or yours).
+Backend = str
+#: A row writer's name (``copy``, ``executemany``, ``insert``, or one registered in
+#: :data:`migrationkit._target.writers.ROW_WRITERS`) or an import path, ``module:function``.
+Writer = str
+MongoDriver = Literal["motor", "pymongo"]
+
+#: Workers per CPU core, as the original project's ``CPU_CORES * multiplier``.
+#: Writers spend most of their time waiting on PostgreSQL, so two per core keep
+#: the server busy without drowning a small machine in context switches.
+WORKERS_PER_CORE = 2
+
+
+def default_workers() -> int:
+    """``os.cpu_count() * WORKERS_PER_CORE``, at least 2."""
+    return max(2, (os.cpu_count() or 1) * WORKERS_PER_CORE)
+
+
+class Settings(BaseSettings):
+    """Everything a migration needs; unset URIs mean "use the embedded servers"."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MIGRATIONKIT_", env_file=None, extra="forbid", validate_default=True
+    )
+
+    mongo_uri: SecretStr | None = None
+    pg_dsn: SecretStr | None = None
+    mongo_driver: MongoDriver = "motor"
+    mongo_database: str = "migrationkit"
+    mongo_collection: str = "users"
+    pg_table: str = "users"
+    batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    workers: int = Field(default_factory=default_workers, ge=1, le=256)
+    queue_depth: int = Field(default=2, ge=1, le=64)
+    retry_attempts: int = Field(default=8, ge=1, le=100)
+    retry_base_delay_s: float = Field(default=0.2, gt=0, le=60)
+    retry_max_delay_s: float = Field(default=5.0, gt=0, le=600)
+    backend: Backend = "asyncio"
+    writer: Writer = "copy"
+    # Which worker gets the next batch: a name in ``migrationkit._executors.dispatch.DISPATCHERS``
+    # (``round-robin``, ``least-loaded``) or an import path, ``module:Class``.
+    dispatch: str = "round-robin"
+    # Watching a run (``migrate``): log lines as text or JSON, Prometheus metrics on a port.
+    log_format: LogFormat = "text"
+    metrics_port: int | None = Field(default=None, ge=0, le=65_535)
+    metrics_host: str = "127.0.0.1"
+
+    @field_validator("pg_table", "mongo_collection", "mongo_database")
+    @classmethod
+    def _plain_identifier(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
+            raise ValueError("use letters, digits and underscores, starting with a letter")
+        return value
+
+    @field_validator("writer")
+    @classmethod
+    def _known_writer(cls, value: str) -> str:
+        return _registered(ROW_WRITERS, value)
+
+    @field_validator("dispatch")
+    @classmethod
+    def _known_dispatcher(cls, value: str) -> str:
+        return _registered(DISPATCHERS, value)
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in ClusterMigrationFactory.available():
+            raise ValueError(
+                f"unknown backend {value!r}; choose one of "
+                + ", ".join(ClusterMigrationFactory.available())
+            )
+        return value
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retry_attempts, self.retry_base_delay_s, self.retry_max_delay_s)
+
+    def redacted(self) -> dict[str, object]:
+        """The settings as a dict safe to log or print: passwords hidden."""
+        data = self.model_dump()
+        for key in ("mongo_uri", "pg_dsn"):
+            secret = getattr(self, key)
+            data[key] = redact_uri(secret.get_secret_value()) if secret else None
+        return data
+
+
+def _registered(registry: Registry[Any], name: str) -> str:
+    """``name`` if ``registry`` knows it (or can import it); pydantic reports the error."""
+    try:
+        registry.get(name)
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from None
+    return name

@@ -1,0 +1,5 @@
+"""``python -m migrationkit.workshop.bench``: the ``bench`` command on its own."""
+
+from migrationkit.workshop.bench.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""``migrationkit bench``: the argparse wiring (``cli.py`` adds it with two lines)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from migrationkit._settings.settings import Settings
+from migrationkit.workshop.bench.runner import run_benchmark
+from migrationkit.workshop.bench.table import format_report
+
+
+def _positive(text: str) -> int:
+    value = int(text.replace("_", ""))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _scale(text: str) -> int:
+    value = _positive(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2, got {value}")
+    return value
+
+
+def _positive_list(text: str) -> list[int]:
+    return [_positive(part) for part in text.split(",") if part.strip()]
+
+
+def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``bench`` to the ``migrationkit`` command's subparsers."""
+    bench = subparsers.add_parser(
+        "bench", help="measure limits, backends, writers, scaling and the original's approach"
+    )
+    bench.add_argument("--count", type=_positive, default=200_000, help="users in the data set")
+    bench.add_argument("--scale", type=_scale, default=5, help="scaling run at SCALE x count")
+    bench.add_argument("--json", type=Path, metavar="PATH", help="write the report here as JSON")
+    bench.add_argument("--chart", type=Path, metavar="PATH", help="write a PNG chart here")
+    bench.add_argument("--workers", type=_positive_list, default=[1, 2, 4], help="e.g. 1,2,4")
+    bench.add_argument("--batch-sizes", type=_positive_list, default=[5_000, 10_000])
+    bench.add_argument("--repeats", type=_positive, default=2, help="trials of each limit")
+    bench.add_argument("--insert-rows", type=_positive, default=20_000,
+                       help="rows for the one-INSERT-per-row writer (it is slow)")  # fmt: skip
+    bench.add_argument("--original-budget", type=float, default=300.0, metavar="SECONDS",
+                       help="stop the skip/limit run after this long and extrapolate")  # fmt: skip
+    bench.add_argument("--mongo-driver", choices=["motor", "pymongo"])
+    bench.add_argument("--reseed", action="store_true", help="seed even if the data set exists")
+
+
+async def cmd_bench(args: argparse.Namespace) -> None:
+    """Run the benchmark with progress on stderr, then print the table."""
+    overrides = {"mongo_driver": args.mongo_driver} if args.mongo_driver else {}
+    report = await run_benchmark(
+        args.count,
+        scale=args.scale,
+        settings=Settings(**overrides),
+        workers=args.workers,
+        batch_sizes=args.batch_sizes,
+        repeats=args.repeats,
+        insert_rows=args.insert_rows,
+        original_budget_s=args.original_budget,
+        reseed=args.reseed,
+        json_path=args.json,
+        chart_path=args.chart,
+        echo=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(format_report(report))
+
+
+def main() -> None:
+    """``python -m migrationkit.workshop.bench`` until the lead wires ``bench`` into the CLI."""
+    parser = argparse.ArgumentParser(prog="migrationkit")
+    add_bench_parser(parser.add_subparsers(dest="command", required=True))
+    asyncio.run(cmd_bench(parser.parse_args()))

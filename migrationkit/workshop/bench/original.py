@@ -1,0 +1,121 @@
+"""The seed project's approach, re-run on the same data: skip/limit pages, round-robin writers.
+
+Only the pager differs from migrationkit's run: the same cluster, writer, worker
+count and batch size take the pages. On a server that re-runs the query for
+each page, the pager's cost grows with the collection, so a time budget can
+cut the run short; the rest is then extrapolated from a least-squares fit of
+the measured page times against ``skip`` (the fit and every measured page are
+in the report, marked as extrapolated).
+"""
+
+from __future__ import annotations
+
+import time
+
+from migrationkit._errors import IntegrityCheckError
+from migrationkit._executors.backends import ClusterMigrationFactory
+from migrationkit._executors.clusters.base import ClusterMigrationBase
+from migrationkit._executors.dispatch import RoundRobin
+from migrationkit._servers.endpoints import Endpoints
+from migrationkit._settings.settings import Settings
+from migrationkit._source.connection import MongoConnectionHandler
+from migrationkit._source.repository import UserMongoRepository
+from migrationkit._target.connection import PostgresConnectionHandler
+from migrationkit._target.sink import postgres_job
+from migrationkit._target.users import UserPostgresRepository
+from migrationkit.workshop.bench.report import Original, PageTime
+from migrationkit.workshop.bench.tables import create_users_table
+
+#: A line needs a few points before it can be trusted to extrapolate.
+MIN_PAGES_FOR_FIT = 3
+
+
+def fit_line(points: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """Least squares ``y = a + b*x``: (a, b, r²); r² is 1 when ``y`` does not vary."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    sxy = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    slope = sxy / sxx if sxx > 0 else 0.0
+    intercept = mean_y - slope * mean_x
+    residual = sum((y - intercept - slope * x) ** 2 for x, y in points)
+    total = sum((y - mean_y) ** 2 for _, y in points)
+    return intercept, slope, 1.0 - residual / total if total > 0 else 1.0
+
+
+def remaining_seconds(
+    pages: list[PageTime], *, rows_done: int, rows_total: int, batch_size: int
+) -> tuple[float, float, float, float]:
+    """Predicted seconds for the pages not read, and the fit (a, b, r²) that predicts them."""
+    intercept, slope, r2 = fit_line([(page.skip, page.seconds) for page in pages])
+    skips = range(rows_done, rows_total, batch_size)
+    return sum(intercept + slope * skip for skip in skips), intercept, slope, r2
+
+
+async def run_original(
+    settings: Settings,
+    endpoints: Endpoints,
+    *,
+    backend: str,
+    workers: int,
+    batch_size: int,
+    budget_s: float,
+) -> Original:
+    """Migrate with ``iter_batches_skip_limit``; stop reading after ``budget_s`` seconds."""
+    async with (
+        MongoConnectionHandler(endpoints.mongo_uri, driver=settings.mongo_driver) as client,
+        PostgresConnectionHandler(endpoints.pg_dsn, max_size=1) as pool,
+    ):
+        source = UserMongoRepository(client[settings.mongo_database][settings.mongo_collection])
+        target = UserPostgresRepository(pool, table=settings.pg_table)
+        await create_users_table(pool, settings.pg_table)
+        rows_total = await source.count()
+        job = postgres_job(endpoints.pg_dsn, table=settings.pg_table, writer="copy")
+        cluster = ClusterMigrationFactory.create(
+            backend, workers, job=job, queue_depth=settings.queue_depth,
+            dispatcher=RoundRobin(workers),
+        )  # fmt: skip
+        started = time.perf_counter()
+        async with cluster:
+            pages, rows = await _read_pages(source, cluster, batch_size, started + budget_s)
+        seconds = time.perf_counter() - started
+        if await target.count() != rows:
+            raise IntegrityCheckError(f"the original's run read {rows} rows but wrote others")
+    still, intercept, slope, r2 = remaining_seconds(
+        pages, rows_done=rows, rows_total=rows_total, batch_size=batch_size
+    )
+    return Original(
+        backend, workers, batch_size, rows_total, rows, seconds, seconds + still,
+        pages, intercept, slope, r2,
+    )  # fmt: skip
+
+
+async def _read_pages(
+    source: UserMongoRepository, cluster: ClusterMigrationBase, batch_size: int, deadline: float
+) -> tuple[list[PageTime], int]:
+    """Feed skip/limit pages to the cluster until the end or ``deadline``; time each page."""
+    pages: list[PageTime] = []
+    rows = 0
+    pager = source.iter_batches_skip_limit(batch_size)  # holds no cursor between pages
+    while True:
+        asked = time.perf_counter()
+        page = await anext(pager, None)
+        if page is None:
+            break
+        pages.append(PageTime(rows, time.perf_counter() - asked))
+        rows += len(page)
+        await cluster.submit(page)
+        if time.perf_counter() > deadline and len(pages) >= MIN_PAGES_FOR_FIT:
+            break
+    return pages, rows
+
+
+async def time_last_page(settings: Settings, endpoints: Endpoints, *, batch_size: int) -> PageTime:
+    """One skip/limit page at the end of the collection: the original's per-page cost there."""
+    async with MongoConnectionHandler(endpoints.mongo_uri, driver=settings.mongo_driver) as client:
+        collection = client[settings.mongo_database][settings.mongo_collection]
+        skip = max(0, int(await collection.estimated_document_count()) - batch_size)
+        started = time.perf_counter()
+        await collection.find({}).skip(skip).limit(batch_size).to_list(None)
+        return PageTime(skip, time.perf_counter() - started)
