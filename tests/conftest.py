@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from migrationkit import (
+    DeadLetterRepository,
     Endpoints,
     MongoConnectionHandler,
     PostgresConnectionHandler,
@@ -20,6 +21,7 @@ from migrationkit import (
     UserMongoRepository,
     UserPostgresRepository,
 )
+from migrationkit._target.tables import drop_target
 
 _names = itertools.count()
 
@@ -81,4 +83,12 @@ async def target(settings: Settings) -> AsyncIterator[UserPostgresRepository]:
     async with PostgresConnectionHandler(settings.pg_dsn.get_secret_value()) as pool:
         repository = UserPostgresRepository(pool, table=settings.pg_table)
         yield repository
-        await repository.drop_tables()
+        await drop_target(pool, settings.pg_table)
+
+
+@pytest.fixture
+async def dead_letters(settings: Settings) -> AsyncIterator[DeadLetterRepository]:
+    """The test table's dead-letter table (the ``target`` fixture drops it)."""
+    assert settings.pg_dsn is not None
+    async with PostgresConnectionHandler(settings.pg_dsn.get_secret_value()) as pool:
+        yield DeadLetterRepository(pool, table=settings.pg_table)

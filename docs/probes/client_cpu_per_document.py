@@ -11,10 +11,10 @@ from typing import Any
 
 import bson
 from bson import ObjectId
-from migrationkit.workshop.lessons.simulation import user_documents
 
 from migrationkit._normalize.batches import BSON_OPTIONS, prepare_batch
 from migrationkit._normalize.models import document_to_row
+from migrationkit.workshop.lessons.simulation import user_documents
 
 DOCUMENTS = [{**d, "_id": ObjectId()} for d in user_documents(50_000)]
 RAW = [bson.encode(d) for d in DOCUMENTS]

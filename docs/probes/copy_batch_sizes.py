@@ -14,11 +14,11 @@ from pathlib import Path
 
 import asyncpg
 from bson import ObjectId
-from migrationkit.workshop.lessons.simulation import user_documents
 
 from migrationkit._normalize.models import ROW_COLUMNS, document_to_row
 from migrationkit._servers.embedded import EmbeddedServers
 from migrationkit._target.users import UserPostgresRepository
+from migrationkit.workshop.lessons.simulation import user_documents
 
 TABLE = "probe_copy_users"
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics of migrations: an :class:`~migrationkit._observe.observe.Observer` and its exporter.
+"""Prometheus metrics of migrations: an :class:`Observer` and its exporter.
 
     observer = PrometheusObserver()
     with observer.serve(port=9464):  # http://127.0.0.1:9464/metrics

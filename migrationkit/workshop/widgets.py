@@ -56,7 +56,7 @@ REDRAW_EVERY_S = 0.1
 
 
 class WidgetProgress:
-    """The :class:`~migrationkit._observe.progress.Progress` protocol drawn on an ``IntProgress``."""
+    """The :class:`~migrationkit.Progress` protocol drawn on an ``IntProgress``."""
 
     def __init__(self, bar: Any | None = None, label: Any | None = None) -> None:
         self.bar = bar if bar is not None else w.IntProgress(value=0, min=0, max=1)
@@ -89,7 +89,7 @@ class WidgetProgress:
 
 
 class LiveCounters:
-    """An :class:`~migrationkit._observe.observe.Observer` drawn live: rows per worker, queues, speed.
+    """An :class:`~migrationkit.Observer` drawn live: rows per worker, queues, speed.
 
     The same counters the Prometheus exporter serves (``migrationkit._observe.metrics``), as a
     small chart of bars that fills while the migration runs:

@@ -18,7 +18,7 @@ Doctor = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def doctor(tmp_path: Path) -> Doctor:
-    """Run ``python -m migrationkit._servers.doctor`` with only the ``MIGRATIONKIT_*`` variables given."""
+    """Run ``migrationkit doctor`` with only the ``MIGRATIONKIT_*`` variables given."""
     clean = {key: value for key, value in os.environ.items() if not key.startswith("MIGRATIONKIT_")}
     clean["MIGRATIONKIT_HOME"] = str(tmp_path / "home")  # no embedded server runs there
 

@@ -14,7 +14,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from migrationkit import Endpoints, exercises
+from migrationkit import Endpoints
+from migrationkit.workshop import exercises
 from tests.exercises.conftest import EXERCISES, SOLUTIONS
 
 pytestmark = pytest.mark.integration

@@ -30,12 +30,12 @@ from migrationkit import (
     WorkerCrashedError,
     document_to_row,
     migrate,
-    seed_users,
 )
 from migrationkit._executors.events import BatchDone
 from migrationkit._normalize.models import ROW_COLUMNS
 from migrationkit._observe.observe import NullObserver
 from migrationkit._target.checkpoints import CheckpointRepository
+from migrationkit.workshop import seed_users
 from tests.integration.transforms import slow_transform
 
 pytestmark = pytest.mark.integration

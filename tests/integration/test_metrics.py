@@ -21,12 +21,12 @@ from migrationkit import (
     UserPostgresRepository,
     document_to_row,
     migrate,
-    seed_users,
 )
 from migrationkit._executors.events import BatchDone
 from migrationkit._normalize.models import Row
 from migrationkit._observe.logs import HANDLER_NAME, configure_logging, run_scope
 from migrationkit._observe.metrics import PrometheusObserver
+from migrationkit.workshop import seed_users
 
 pytestmark = pytest.mark.integration
 

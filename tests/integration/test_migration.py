@@ -26,9 +26,9 @@ from migrationkit import (
     document_to_row,
     migrate,
     mongo_key,
-    seed_users,
 )
 from migrationkit._normalize.models import ROW_COLUMNS
+from migrationkit.workshop import seed_users
 from tests.integration.transforms import (
     POISON_AGE,
     broken_transform,

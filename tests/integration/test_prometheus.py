@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from migrationkit import UserMongoRepository, UserPostgresRepository, migrate, seed_users
+from migrationkit import UserMongoRepository, UserPostgresRepository, migrate
 from migrationkit._observe.metrics import MetricsServer, PrometheusObserver
+from migrationkit.workshop import seed_users
 
 PROMETHEUS = shutil.which("prometheus")
 DASHBOARD = Path(__file__).resolve().parents[2] / "docker/grafana/dashboards/migrationkit.json"

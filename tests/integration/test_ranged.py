@@ -30,7 +30,6 @@ from migrationkit import (
     WorkerError,
     document_to_row,
     mongo_key,
-    seed_users,
 )
 from migrationkit._cli.main import RangeExecutorFactory
 from migrationkit._executors.dispatch import LeastLoaded
@@ -46,6 +45,7 @@ from migrationkit._observe.observe import NullObserver
 from migrationkit._run.migration import RangeOptions, migrate
 from migrationkit._run.range_task import RangeJob
 from migrationkit._source.partitioning import IdRange
+from migrationkit.workshop import seed_users
 from tests.integration.test_faults import assert_target_equals_source
 from tests.integration.transforms import broken_transform
 

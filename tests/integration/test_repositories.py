@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from bson import ObjectId
 
-from migrationkit import UserFactory, UserMongoRepository, UserPostgresRepository, seed_users
+from migrationkit import BatchLoader, UserMongoRepository, UserPostgresRepository
+from migrationkit._target.tables import create_target
+from migrationkit.workshop import UserFactory, seed_users
 
 pytestmark = pytest.mark.integration
 
@@ -70,10 +72,11 @@ async def test_seeding_with_append_keeps_users_unique(source: UserMongoRepositor
 async def test_a_failing_batch_leaves_no_row_behind(
     target: UserPostgresRepository, writer: str
 ) -> None:
-    await target.create_tables()
+    async with target._db.acquire() as connection:
+        await create_target(connection, target.table)
     rows = [(f"id{n}", "u", "u@x.org", 1, None) for n in range(10)]
     rows.append(("id3", "dup", "dup@x.org", 1, None))  # duplicate mongo_id: unique violation
     async with target._db.acquire() as connection:
         with pytest.raises(Exception, match="duplicate key"):
-            await UserPostgresRepository(connection, table=target.table).write(rows, writer=writer)
+            await BatchLoader(connection, table=target.table, writer=writer).write(rows)
     assert await target.count() == 0

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from migrationkit import Settings, UserMongoRepository, UserPostgresRepository, migrate, seed_users
+from migrationkit import Settings, UserMongoRepository, UserPostgresRepository, migrate
 from migrationkit._run.verify import verify
+from migrationkit.workshop import seed_users
 
 pytestmark = pytest.mark.integration
 

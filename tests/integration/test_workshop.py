@@ -12,8 +12,8 @@ from migrationkit import (
     MongoConnectionHandler,
     PostgresConnectionHandler,
     Settings,
-    UserFactory,
 )
+from migrationkit.workshop import UserFactory
 from migrationkit.workshop.reset import reset_workshop, reset_workshop_async
 
 pytestmark = pytest.mark.integration

@@ -34,7 +34,7 @@ def documents(start: int, count: int, **extra: Any) -> list[dict[str, Any]]:
 
 
 @asynccontextmanager
-async def counting_sink(job: WorkerJob) -> AsyncIterator[Sink]:
+async def counting_sink(target: object) -> AsyncIterator[Sink]:
     async def write(batch: PreparedBatch) -> list[Rejection]:
         return batch.rejections
 
@@ -42,7 +42,7 @@ async def counting_sink(job: WorkerJob) -> AsyncIterator[Sink]:
 
 
 @asynccontextmanager
-async def failing_sink(job: WorkerJob) -> AsyncIterator[Sink]:
+async def failing_sink(target: object) -> AsyncIterator[Sink]:
     async def write(batch: PreparedBatch) -> list[Rejection]:
         if any(row[0] == "13" for row in batch.rows):
             raise RuntimeError("disk on fire while writing row 13")
@@ -52,7 +52,7 @@ async def failing_sink(job: WorkerJob) -> AsyncIterator[Sink]:
 
 
 @asynccontextmanager
-async def dying_sink(job: WorkerJob) -> AsyncIterator[Sink]:
+async def dying_sink(target: object) -> AsyncIterator[Sink]:
     async def write(batch: PreparedBatch) -> list[Rejection]:
         if any(row[0] == "13" for row in batch.rows):
             os.kill(os.getpid(), signal.SIGKILL)
@@ -62,15 +62,20 @@ async def dying_sink(job: WorkerJob) -> AsyncIterator[Sink]:
 
 
 @asynccontextmanager
-async def unopenable_sink(job: WorkerJob) -> AsyncIterator[Sink]:
+async def unopenable_sink(target: object) -> AsyncIterator[Sink]:
     raise ConnectionRefusedError("nobody listens on the fake database port")
     yield  # pragma: no cover
 
 
 @asynccontextmanager
-async def gated_sink(job: WorkerJob) -> AsyncIterator[Sink]:
+async def gated_sink(target: object) -> AsyncIterator[Sink]:
     async def write(batch: PreparedBatch) -> list[Rejection]:
         await asyncio.to_thread(GATE.wait)
         return batch.rejections
 
     yield write
+
+
+def job(sink: SinkOpener = counting_sink) -> WorkerJob:
+    """A worker job that writes through a fake ``sink`` (no database anywhere)."""
+    return WorkerJob(target=None, open_sink=sink, transform=fake_row)

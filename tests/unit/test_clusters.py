@@ -20,7 +20,7 @@ BACKENDS = ["asyncio", "threading", "multiprocessing"]
 
 
 def job(sink: fakes.SinkOpenerType = fakes.counting_sink) -> WorkerJob:
-    return WorkerJob(pg_dsn="postgresql://unused", transform=fakes.fake_row, open_sink=sink)
+    return fakes.job(sink)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -4,9 +4,9 @@ from migrationkit._errors import ConfigurationError
 from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.clusters.asyncio_cluster import ClusterMigrationAsyncio
 from migrationkit._executors.clusters.threading_cluster import ClusterMigrationThreading
-from migrationkit._executors.worker import WorkerJob
+from tests.unit import fakes
 
-JOB = WorkerJob(pg_dsn="postgresql://unused")
+JOB = fakes.job()
 
 
 def test_the_three_backends_are_registered_with_asyncio_first() -> None:

@@ -46,7 +46,7 @@ def json_lines(text: str) -> list[dict[str, object]]:
 
 
 @asynccontextmanager
-async def chatty_sink(job: WorkerJob) -> AsyncIterator[Sink]:
+async def chatty_sink(target: object) -> AsyncIterator[Sink]:
     """Logs one warning per batch, from wherever the worker runs (module-level: picklable)."""
 
     async def write(batch: PreparedBatch) -> list[Rejection]:
@@ -143,7 +143,7 @@ async def test_worker_lines_carry_the_coordinators_run_id(
     try:
         with run_scope("run-of-the-test"):
             job = WorkerJob(
-                pg_dsn="unused",
+                target=None,
                 open_sink=chatty_sink,
                 transform=fakes.fake_row,
                 log_setup=WorkerLogging.current(),

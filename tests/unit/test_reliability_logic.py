@@ -7,8 +7,8 @@ import pytest
 from migrationkit._errors import TransientFaultError
 from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.events import BatchDone
-from migrationkit._executors.worker import WorkerJob
 from migrationkit._retry import RetryPolicy, retry
+from tests.unit import fakes
 
 
 def done(seq: int) -> BatchDone:
@@ -16,7 +16,7 @@ def done(seq: int) -> BatchDone:
 
 
 def test_the_checkpoint_only_moves_over_an_unbroken_run_of_committed_batches() -> None:
-    cluster = ClusterMigrationFactory.create("asyncio", 2, job=WorkerJob(pg_dsn="unused"))
+    cluster = ClusterMigrationFactory.create("asyncio", 2, job=fakes.job())
     cluster._tokens = {seq: f"after-{seq}" for seq in range(5)}
     cluster._in_flight = [5, 5]
     seen = []

@@ -12,7 +12,7 @@ def test_usernames_and_emails_are_unique() -> None:
 
 def test_the_same_seed_gives_the_same_users_in_another_process() -> None:
     # A different hash seed changes set and dict-of-str iteration order between processes.
-    script = "from migrationkit.workshop.seeding import UserFactory; print(list(UserFactory(5).users(50)))"
+    script = "from migrationkit.workshop import UserFactory; print(list(UserFactory(5).users(50)))"
     outputs = {
         subprocess.run(
             [sys.executable, "-c", script],

@@ -6,7 +6,8 @@ sort, ``skip``, no limit), not only the symptom. The users go in shuffled, so th
 order the server stores them in is not ``_id`` order and a pager without a sort
 shows it. A pager that never stops meets a page budget and a time limit.
 
-What the notebook measures once the check passes is in :mod:`migrationkit.workshop.exercises.paging`.
+What the notebook measures once the check passes is in
+:mod:`migrationkit.workshop.exercises.paging`.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ def load(name: str, directory: Path | str | None = None) -> ModuleType:
         raise Hint(
             f"there is no {path.name} in {path.parent}",
             "Open this notebook from the notebooks/exercises folder (the file sits beside it), "
-            f"or restore the file with `python -m migrationkit.workshop.exercises.stubs --reset {name}`.",
+            "or restore the file with "
+            f"`python -m migrationkit.workshop.exercises.stubs --reset {name}`.",
         )
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None
