@@ -184,8 +184,9 @@ def add_common_options(parser: argparse.ArgumentParser, *, default: Any) -> None
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
+        type=backend_name,
         metavar="BACKEND",
-        help=f"{', '.join(ClusterMigrationFactory.available())} (or one you registered)",
+        help=f"{', '.join(ClusterMigrationFactory.available())}, or one you registered",
     )
     parser.add_argument("--workers", type=positive_int)
     parser.add_argument("--batch-size", type=positive_int)
@@ -207,6 +208,13 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics-host", metavar="ADDRESS", help="where the metrics port listens (127.0.0.1)"
     )
+
+
+def backend_name(text: str) -> str:
+    if text not in ClusterMigrationFactory.available():
+        choices = ", ".join(ClusterMigrationFactory.available())
+        raise argparse.ArgumentTypeError(f"unknown backend {text!r} (choose from {choices})")
+    return text
 
 
 def port_number(text: str) -> int:

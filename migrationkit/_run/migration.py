@@ -82,6 +82,28 @@ class RangeOptions:
     executor: RangeExecutor | None = None
 
 
+def sends_ranges(backend: str, ranges: RangeOptions | None) -> bool:
+    """Whether a run sends ``_id`` ranges (else batches); options a backend can't use fail.
+
+    ``dask`` always sends ranges; ``multiprocessing`` does when ``partitions``,
+    ``secrets_from_worker_env`` or a ready executor asks for them.
+    """
+    ranges = ranges or RangeOptions()
+    if ranges.scheduler is not None and backend != "dask":
+        raise ConfigurationError("--scheduler is for the dask backend")
+    wants_ranges = (
+        ranges.partitions is not None or ranges.secrets_from_worker_env or ranges.executor
+    )
+    if backend in ClusterMigrationFactory.available("batches") and not wants_ranges:
+        return False
+    if ranges.executor is None and backend not in ClusterMigrationFactory.available("ranges"):
+        raise ConfigurationError(
+            f"backend {backend!r} cannot dispatch ranges; "
+            f"use one of {', '.join(ClusterMigrationFactory.available('ranges'))}"
+        )
+    return True
+
+
 @dataclass
 class _Outcome:
     """What sending the work out gave, whichever way it went."""
@@ -127,6 +149,25 @@ class Migration:
         self._mongo: MongoConnectionHandler | None = None
         self._postgres: ReconnectingConnection | None = None
         self._client: Any = None
+        self.sends_ranges = self.check_options(resume=False)
+
+    def check_options(self, *, resume: bool) -> bool:
+        """Whether the run sends ranges; refuses, before any connection, what it can't use."""
+        if not sends_ranges(self.settings.backend, self.ranges):
+            return False
+        unused = {
+            "--resume": resume,
+            "a dispatcher": self.dispatcher is not None or self.settings.dispatch != "round-robin",
+            "an observer (metrics)": not isinstance(self.observer, NullObserver),
+            "a sink": self.open_sink is not None,
+        }
+        if any(unused.values()):
+            raise ConfigurationError(
+                f"the {self.settings.backend} range run takes no "
+                + ", ".join(name for name, given in unused.items() if given)
+                + ": it dispatches whole _id ranges and is exact when run again"
+            )
+        return True
 
     async def __aenter__(self) -> Self:
         if self.endpoints is None:
@@ -181,7 +222,7 @@ class Migration:
         Raises :class:`IntegrityCheckError` unless every document read is, exactly once,
         either in the table or in the dead-letter table.
         """
-        by_ranges = self._sends_ranges(resume=resume)
+        by_ranges = self.check_options(resume=resume)
         start = await self.postgres.run(
             lambda db: self._starting_point(db, resume=resume),
             what="preparing the target tables",
@@ -208,41 +249,6 @@ class Migration:
         return report
 
     # -- the two ways of sending work out ---------------------------------------------
-
-    def _sends_ranges(self, *, resume: bool) -> bool:
-        """Whether this run sends ``_id`` ranges (else batches); refuses what ranges can't take.
-
-        ``dask`` always sends ranges; ``multiprocessing`` does when ``partitions``,
-        ``secrets_from_worker_env`` or a ready executor asks for them.
-        """
-        backend, ranges = self.settings.backend, self.ranges or RangeOptions()
-        if ranges.scheduler is not None and backend != "dask":
-            raise ConfigurationError("--scheduler is for the dask backend")
-        wants_ranges = (
-            ranges.partitions is not None
-            or ranges.secrets_from_worker_env
-            or ranges.executor is not None
-        )
-        if backend in ClusterMigrationFactory.available("batches") and not wants_ranges:
-            return False
-        if ranges.executor is None and backend not in ClusterMigrationFactory.available("ranges"):
-            raise ConfigurationError(
-                f"backend {backend!r} cannot dispatch ranges; "
-                f"use one of {', '.join(ClusterMigrationFactory.available('ranges'))}"
-            )
-        unused = {
-            "--resume": resume,
-            "a dispatcher": self.dispatcher is not None or self.settings.dispatch != "round-robin",
-            "an observer (metrics)": not isinstance(self.observer, NullObserver),
-            "a sink": self.open_sink is not None,
-        }
-        if any(unused.values()):
-            raise ConfigurationError(
-                f"the {backend} range run takes no "
-                + ", ".join(name for name, given in unused.items() if given)
-                + ": it dispatches whole _id ranges and is exact when run again"
-            )
-        return True
 
     async def _send_batches(self, start: Checkpoint | None) -> _Outcome:
         settings = self.settings
@@ -423,7 +429,7 @@ async def migrate(
     :func:`~migrationkit._target.sink.postgres_sink`). The ``dask`` backend, or
     ``ranges`` with a ``multiprocessing`` one, dispatches whole ``_id`` ranges.
     """
-    async with Migration(
+    run = Migration(
         settings,
         endpoints=endpoints,
         progress=progress,
@@ -432,7 +438,9 @@ async def migrate(
         transform=transform,
         open_sink=open_sink,
         ranges=ranges,
-    ) as run:
+    )
+    run.check_options(resume=resume)  # before connecting: a wrong option fails at once
+    async with run:
         return await run.migrate(resume=resume)
 
 

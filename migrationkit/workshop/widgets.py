@@ -166,7 +166,7 @@ def _option_widgets(choice: Choice) -> dict[str, Any]:
     batch_sizes = sorted({*BATCH_SIZES, choice.batch_size})
     return {
         "backend": w.Dropdown(
-            options=ClusterMigrationFactory.available(), value=choice.backend,
+            options=ClusterMigrationFactory.available("batches"), value=choice.backend,
             description="backend", style=style,
         ),
         "workers": w.IntSlider(

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from migrationkit import ServerUnavailableError, UserMongoRepository, UserPostgresRepository
-from migrationkit._cli.main import RangeExecutorFactory
-from migrationkit._executors.ranges import migrate_ranges
+from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit.workshop.seeding import seed_users
 from tests.integration.test_faults import assert_target_equals_source
+from tests.integration.test_ranged import migrate_ranges
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
@@ -40,7 +40,7 @@ async def their_cluster() -> AsyncIterator[Any]:
 async def test_by_default_a_private_cluster_of_processes_listens_on_loopback_only() -> None:
     from distributed.comm.utils import get_tcp_server_addresses
 
-    async with RangeExecutorFactory.create("dask", 2) as executor:
+    async with ClusterMigrationFactory.create_range_executor("dask", 2) as executor:
         info = executor.client.scheduler_info()
         pids = await executor.client.run(os.getpid)
         assert info["address"].startswith("tcp://127.0.0.1:")
@@ -87,7 +87,7 @@ async def test_an_unreachable_scheduler_is_reported_with_its_address() -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    executor = RangeExecutorFactory.create(
+    executor = ClusterMigrationFactory.create_range_executor(
         "dask", 2, scheduler=f"tcp://127.0.0.1:{port}", connect_timeout_s=1
     )
     with pytest.raises(ServerUnavailableError, match=f"tcp://127.0.0.1:{port}"):

@@ -16,6 +16,7 @@ from bson import Int64, ObjectId
 
 from migrationkit import (
     CountingProgress,
+    DeadLetterRepository,
     MigrationReport,
     ServerUnavailableError,
     Settings,
@@ -145,7 +146,10 @@ async def test_rows_postgres_refuses_are_set_aside_and_the_rest_of_the_batch_lan
     )
     assert (report.rows_read, report.rows_rejected) == (1_000, len(poisoned))
     assert report.rows_written == 1_000 - len(poisoned) == await target.count()
-    set_aside = {r["mongo_id"]: r for r in await target.rejections(limit=1_000)}
+    set_aside = {
+        r["mongo_id"]: r
+        for r in await DeadLetterRepository(target._db, table=target.table).latest(limit=1_000)
+    }
     assert set(set_aside) == poisoned
     some = next(iter(set_aside.values()))
     assert "PostgreSQL refused the row" in some["reason"]
@@ -232,7 +236,7 @@ async def test_fixing_a_rejected_document_and_rerunning_picks_it_up(
     await source.insert_many([{"_id": "typo", "username": "t", "email": "t-at-x.org", "age": 5}])
     first = await migrate(settings)
     assert (first.rows_written, first.rows_rejected) == (100, 1)
-    [rejection] = await target.rejections()
+    [rejection] = await DeadLetterRepository(target._db, table=target.table).latest()
     assert rejection["mongo_id"] == '"typo"'
     assert "email" in rejection["reason"]
     assert json.loads(rejection["document"])["email"] == "t-at-x.org"
@@ -240,4 +244,4 @@ async def test_fixing_a_rejected_document_and_rerunning_picks_it_up(
     await source._collection.update_one({"_id": "typo"}, {"$set": {"email": "t@x.org"}})
     second = await migrate(settings)
     assert (second.rows_written, second.rows_rejected) == (101, 0)
-    assert await target.count_rejected() == 0
+    assert await DeadLetterRepository(target._db, table=target.table).count() == 0

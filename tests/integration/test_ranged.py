@@ -23,7 +23,9 @@ from bson import Decimal128, Int64, MaxKey, MinKey, ObjectId, Timestamp
 from migrationkit import (
     ConfigurationError,
     CountingProgress,
+    DeadLetterRepository,
     Endpoints,
+    MigrationReport,
     Settings,
     UserMongoRepository,
     UserPostgresRepository,
@@ -31,20 +33,15 @@ from migrationkit import (
     document_to_row,
     mongo_key,
 )
-from migrationkit._cli.main import RangeExecutorFactory
+from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.dispatch import LeastLoaded
-from migrationkit._executors.ranges import (
-    RangeExecutor,
-    RangeFailedError,
-    migrate_ranges,
-    range_executor_for,
-)
-from migrationkit._executors.worker import WorkerJob
+from migrationkit._executors.ranges import DEFAULT_RETRIES, RangeExecutor, RangeFailedError
 from migrationkit._normalize.models import Row
 from migrationkit._observe.observe import NullObserver
-from migrationkit._run.migration import RangeOptions, migrate
+from migrationkit._run.migration import RangeOptions, migrate, sends_ranges
 from migrationkit._run.range_task import RangeJob
 from migrationkit._source.partitioning import IdRange
+from migrationkit._target.sink import postgres_job
 from migrationkit.workshop import seed_users
 from tests.integration.test_faults import assert_target_equals_source
 from tests.integration.transforms import broken_transform
@@ -66,7 +63,25 @@ def executor_named(name: str, *, workers: int = 2, processes: bool = False) -> R
         from migrationkit._executors.dask import DaskRangeExecutor
 
         return DaskRangeExecutor(workers, processes=processes, retries=2)
-    return RangeExecutorFactory.create(name, workers)
+    return ClusterMigrationFactory.create_range_executor(name, workers)
+
+
+async def migrate_ranges(
+    settings: Settings,
+    *,
+    executor: str | RangeExecutor,
+    partitions: int | None = None,
+    retries: int = DEFAULT_RETRIES,
+    scheduler: str | None = None,
+    secrets_from_worker_env: bool = False,
+    **options: Any,
+) -> MigrationReport:
+    """``migrate`` sending ``_id`` ranges to ``executor`` (a backend name or a ready one)."""
+    ready = executor if isinstance(executor, RangeExecutor) else None
+    backend = executor.name if isinstance(executor, RangeExecutor) else executor
+    ranges = RangeOptions(partitions, scheduler, secrets_from_worker_env, retries, ready)
+    run_settings = settings.model_copy(update={"backend": backend})
+    return await migrate(run_settings, ranges=ranges, **options)
 
 
 def kill_own_process_once(document: Mapping[str, Any], *, at: str, flag: str) -> Row:
@@ -152,6 +167,7 @@ async def test_bad_documents_go_to_the_dead_letter_table_and_the_rest_lands(
     make_settings: Any,
     source: UserMongoRepository,
     target: UserPostgresRepository,
+    dead_letters: DeadLetterRepository,
     executor: str,
 ) -> None:
     await seed_users(source, 1_000)
@@ -169,10 +185,10 @@ async def test_bad_documents_go_to_the_dead_letter_table_and_the_rest_lands(
     assert "NUL" in reasons['"nul"']
     assert "150" in reasons['"old"']
     assert "email: Field required" in reasons["7"]
-    set_aside = {record["mongo_id"] for record in await target.rejections(limit=10)}
+    set_aside = {record["mongo_id"] for record in await dead_letters.latest(limit=10)}
     assert set_aside == {'"nul"', '"old"', "7"}
     assert await target.count() == 1_000
-    assert await target.count_in_both() == 0
+    assert await dead_letters.count_also_written() == 0
 
 
 @pytest.mark.parametrize("executor", EXECUTORS)
@@ -265,7 +281,7 @@ def a_job(password: str = "s3cret") -> RangeJob:
     endpoints = Endpoints(
         f"mongodb://kit:{password}@db.example:27017/", f"postgresql://kit:{password}@pg/kit"
     )
-    return RangeJob(endpoints, "migrationkit", "users", 1_000, WorkerJob(pg_dsn=""))
+    return RangeJob(endpoints, "migrationkit", "users", 1_000, postgres_job(""))
 
 
 def test_a_task_carries_bounds_and_settings_not_documents() -> None:
@@ -289,31 +305,34 @@ def test_a_failed_range_crosses_a_process_boundary_with_its_traceback() -> None:
 
 
 def test_partitions_or_a_range_only_backend_choose_range_dispatch() -> None:
-    assert range_executor_for("asyncio") is None
-    assert range_executor_for("multiprocessing") is None
-    assert range_executor_for("multiprocessing", partitions=8) == "multiprocessing"
-    assert range_executor_for("dask") == "dask"
-    assert range_executor_for("multiprocessing", worker_env=True) == "multiprocessing"
+    assert not sends_ranges("asyncio", None)
+    assert not sends_ranges("multiprocessing", RangeOptions())
+    assert sends_ranges("multiprocessing", RangeOptions(partitions=8))
+    assert sends_ranges("dask", None)
+    assert sends_ranges("multiprocessing", RangeOptions(secrets_from_worker_env=True))
     with pytest.raises(ConfigurationError, match="cannot dispatch ranges"):
-        range_executor_for("threading", partitions=8)
+        sends_ranges("threading", RangeOptions(partitions=8))
 
 
 def test_a_scheduler_address_with_another_backend_is_an_error_not_ignored() -> None:
     with pytest.raises(ConfigurationError, match="--scheduler is for the dask backend"):
-        range_executor_for("asyncio", scheduler="tcp://h:8786")
+        sends_ranges("asyncio", RangeOptions(scheduler="tcp://h:8786"))
 
 
 async def test_a_scheduler_address_is_only_for_dask() -> None:
     endpoints = Endpoints("mongodb://nowhere.invalid/", "postgresql://nowhere.invalid/kit")
     with pytest.raises(ConfigurationError, match="--scheduler is for the dask backend"):
         await migrate_ranges(
-            Settings(), executor="multiprocessing", scheduler="tcp://h:8786", endpoints=endpoints
+            Settings(mongo_uri=endpoints.mongo_uri, pg_dsn=endpoints.pg_dsn),
+            executor="multiprocessing",
+            scheduler="tcp://h:8786",
+            endpoints=endpoints,
         )
 
 
 def test_an_unknown_executor_is_a_configuration_error() -> None:
-    with pytest.raises(ConfigurationError, match="unknown range executor 'spark'"):
-        RangeExecutorFactory.create("spark", 2)
+    with pytest.raises(ConfigurationError, match="unknown backend 'spark'"):
+        ClusterMigrationFactory.create_range_executor("spark", 2)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from migrationkit import Settings, UserMongoRepository, UserPostgresRepository, migrate
+from migrationkit import (
+    DeadLetterRepository,
+    Settings,
+    UserMongoRepository,
+    UserPostgresRepository,
+    migrate,
+)
 from migrationkit._run.verify import verify
 from migrationkit.workshop import seed_users
 
@@ -86,7 +92,7 @@ async def test_a_row_without_a_source_document_is_found(
 async def test_an_invalid_document_missing_from_the_dead_letter_table_is_found(
     migrated: Settings, target: UserPostgresRepository
 ) -> None:
-    await target._db.execute(f"DELETE FROM {target._rejected}")
+    await DeadLetterRepository(target._db, table=target.table).truncate()
     report = await verify(migrated)
     assert [str(d) for d in report.differences] == [
         '_id "bad": invalid in the source, but not set aside'

@@ -107,7 +107,7 @@ async def run_benchmark(
         settings.model_copy(update={"mongo_collection": COLLECTION, "pg_table": COLLECTION}),
         where, echo, repeats, reseed,
     )  # fmt: skip
-    backends = list(backends or ClusterMigrationFactory.available())
+    backends = list(backends or ClusterMigrationFactory.available("batches"))
     read_batch = max(batch_sizes)
     heavy_workers = transform_workers or max(2, os.cpu_count() or 1)
 
@@ -138,7 +138,7 @@ async def run_benchmark(
         run, read_batch=read_batch, batch_size=best.batch_size, insert_rows=insert_rows
     )
     echo(f"CPU-heavy transform: pseudonymise_email, {heavy_workers} workers per backend")
-    every = ClusterMigrationFactory.available()
+    every = ClusterMigrationFactory.available("batches")
     transform = await run_transform(
         run.settings, where, transform=pseudonymise_email, backends=every, workers=heavy_workers,
         batch_sizes={b: chosen[b].batch_size if b in chosen else read_batch for b in every},
