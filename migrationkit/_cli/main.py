@@ -18,6 +18,8 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from migrationkit._cli.bench import add_bench_parser, cmd_bench
+from migrationkit._cli.doctor import add_doctor_parser, cmd_doctor
 from migrationkit._errors import ConfigurationError, IntegrityCheckError, MigrationKitError
 from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.dispatch import DISPATCHERS
@@ -28,13 +30,11 @@ from migrationkit._observe.progress import NullProgress, Progress, TqdmProgress
 from migrationkit._run.migration import RangeOptions, migrate
 from migrationkit._run.report import MigrationReport, format_reports
 from migrationkit._run.verify import verify
-from migrationkit._servers.doctor import add_doctor_parser, cmd_doctor
 from migrationkit._servers.resolve import resolve_endpoints
 from migrationkit._settings.profiles import (
     CONFIG_VARIABLE,
     PROFILE_VARIABLE,
     ResolvedSettings,
-    file_values_in_environment,
     resolve_settings,
 )
 from migrationkit._settings.settings import Settings
@@ -44,7 +44,6 @@ from migrationkit._target.connection import PostgresConnectionHandler
 from migrationkit._target.dead_letters import DeadLetterRepository
 from migrationkit._target.tables import create_target
 from migrationkit._target.writers import WRITERS
-from migrationkit.workshop.bench import add_bench_parser, cmd_bench
 from migrationkit.workshop.seeding import seed_users
 
 if TYPE_CHECKING:
@@ -424,12 +423,13 @@ def run_command(args: argparse.Namespace) -> int:
         elif args.command == "config":
             cmd_config(args)
         elif args.command == "doctor":
-            # doctor and bench read MIGRATIONKIT_* themselves: hand them the profile that way.
-            with file_values_in_environment(resolve(args)):
-                return cmd_doctor(args)
+            try:
+                settings: Settings | MigrationKitError = load_settings(args)
+            except MigrationKitError as exc:  # the doctor reports it, with the fix
+                settings = exc
+            return cmd_doctor(args, settings)
         elif args.command == "bench":
-            with file_values_in_environment(resolve(args)):
-                asyncio.run(cancelled_by_sigterm(cmd_bench(args)))
+            asyncio.run(cancelled_by_sigterm(cmd_bench(args, load_settings(args))))
         else:
             asyncio.run(cancelled_by_sigterm(commands[args.command](args)))
     except MigrationKitError as exc:

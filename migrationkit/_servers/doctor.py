@@ -8,7 +8,6 @@ never starts a server. Exit code 0 when all is well, 1 otherwise.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import importlib.metadata
 import json
@@ -20,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import asyncpg
-from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
 from migrationkit._errors import MigrationKitError
@@ -303,67 +301,22 @@ async def server_checks(settings: Settings, timeout: float) -> list[Check]:
     return sorted(checks, key=lambda check: order.index(check.name))
 
 
-def settings_check() -> tuple[Settings | None, Check | None]:
-    """The settings from the environment, or a problem naming the variable to fix."""
-    try:
-        return Settings(), None
-    except ValidationError as exc:
-        prefix = Settings.model_config.get("env_prefix", "")
-        first = exc.errors(include_url=False)[0]
-        variable = prefix + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        detail = f"{variable}: {first['msg']}"
-        return None, Check("Servers", "settings", "problem", detail, f"fix or unset {variable}")
+async def diagnose(
+    settings: Settings | MigrationKitError, *, timeout: float = DEFAULT_TIMEOUT_S
+) -> Diagnosis:
+    """Every check of ``settings`` (or of the error that loading them raised).
 
-
-async def diagnose(*, timeout: float = DEFAULT_TIMEOUT_S) -> Diagnosis:
-    """Every check; ``await diagnose()`` in a notebook, ``migrationkit doctor`` in a shell."""
-    settings, problem = settings_check()
-    uses_embedded = settings is not None and (settings.mongo_uri is None or settings.pg_dsn is None)
+    ``await diagnose(Settings())`` in a notebook; ``migrationkit doctor`` in a shell.
+    """
+    if isinstance(settings, MigrationKitError):
+        problem = Check("Servers", "settings", "problem", str(settings), settings_fix(settings))
+        return Diagnosis([*installed_checks(embedded_needed=True), problem])
+    uses_embedded = settings.mongo_uri is None or settings.pg_dsn is None
     checks = installed_checks(embedded_needed=uses_embedded)
-    if settings is None:
-        return Diagnosis([*checks, problem] if problem else checks)
     return Diagnosis([*checks, *await server_checks(settings, timeout)])
 
 
-# --------------------------------------------------------------------------- command line
-
-
-def positive_seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
-
-
-def add_doctor_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``doctor`` to the ``migrationkit`` command's subparsers."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "doctor",
-        help="check the installation and the servers, and say what to fix",
-        description=__doc__.splitlines()[0] if __doc__ else None,
-    )
-    parser.add_argument(
-        "--timeout",
-        type=positive_seconds,
-        default=DEFAULT_TIMEOUT_S,
-        help=f"seconds to wait for each server (default {DEFAULT_TIMEOUT_S:g})",
-    )
-    return parser
-
-
-def cmd_doctor(args: argparse.Namespace) -> int:
-    """Print the diagnosis; 0 when all is well, 1 when something needs fixing."""
-    diagnosis = asyncio.run(diagnose(timeout=args.timeout))
-    print(diagnosis.format())
-    return 0 if diagnosis.ok else 1
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m migrationkit._servers.doctor``: the same as ``migrationkit doctor``."""
-    parser = argparse.ArgumentParser(prog="migrationkit")
-    add_doctor_parser(parser.add_subparsers(dest="command", required=True))
-    return cmd_doctor(parser.parse_args(["doctor", *(argv if argv is not None else sys.argv[1:])]))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def settings_fix(error: MigrationKitError) -> str:
+    """What to do about settings that do not load: name the variable when one is to blame."""
+    variable = re.search(r"MIGRATIONKIT_[A-Z_]+", str(error))
+    return f"fix or unset {variable[0]}" if variable else "fix the setting named above"

@@ -22,8 +22,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -224,27 +223,3 @@ def describe_errors(exc: ValidationError, origins: Mapping[str, Origin], path: P
             message += f" (from {origin.name})"
         problems.append(message)
     return "invalid settings: " + "; ".join(problems)
-
-
-@contextmanager
-def file_values_in_environment(resolved: ResolvedSettings) -> Iterator[None]:
-    """Offer the profile's values as ``MIGRATIONKIT_*`` variables, for code that reads only those.
-
-    Only settings whose value came from the file are set, so the precedence stays the
-    same; the environment is restored afterwards.
-    """
-    added = {
-        ENV_PREFIX + key.upper(): str(value)
-        for key, value in resolved.file_values.items()
-        if resolved.origins[key].kind == "file"
-    }
-    saved = {name: os.environ.get(name) for name in added}
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

@@ -24,7 +24,7 @@ def doctor(tmp_path: Path) -> Doctor:
 
     def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "migrationkit._servers.doctor", *args],
+            [sys.executable, "-m", "migrationkit", "doctor", *args],
             env=clean | env,
             capture_output=True,
             text=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from migrationkit._observe.logs import HANDLER_NAME
 from migrationkit._settings.profiles import (
     CONFIG_VARIABLE,
     PROFILE_VARIABLE,
-    file_values_in_environment,
     resolve_settings,
 )
 from migrationkit._settings.settings import Settings
@@ -206,19 +204,6 @@ def test_show_lists_every_setting_with_its_source_and_hides_passwords(
     assert lines["batch_size"] == ["100", "flag:--batch-size"]
     assert lines["writer"] == ["copy", "default"]
     assert "profile: prod (from --profile)" in shown
-
-
-def test_profile_values_can_be_lent_to_the_environment_and_are_taken_back(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    write_config()
-    monkeypatch.setenv("MIGRATIONKIT_WORKERS", "7")
-    resolved = resolve_settings()
-    with file_values_in_environment(resolved):
-        assert Settings().backend == "threading"  # code that reads only the environment
-        assert Settings().workers == 7  # the environment still wins over the file
-    assert "MIGRATIONKIT_BACKEND" not in os.environ
-    assert os.environ["MIGRATIONKIT_WORKERS"] == "7"
 
 
 def test_config_show_command_prints_the_sources(

@@ -10,14 +10,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from migrationkit import ConfigurationError, resolve_settings
+from migrationkit._cli.doctor import add_doctor_parser
 from migrationkit._servers.doctor import (
     Check,
     Diagnosis,
-    add_doctor_parser,
     install_command,
     installed_checks,
     server_checks,
-    settings_check,
+    settings_fix,
 )
 from migrationkit._settings.settings import Settings
 
@@ -73,10 +74,9 @@ def test_an_invalid_setting_names_its_environment_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("MIGRATIONKIT_BATCH_SIZE", "-5")
-    settings, problem = settings_check()
-    assert settings is None
-    assert problem is not None
-    assert problem.fix == "fix or unset MIGRATIONKIT_BATCH_SIZE"
+    with pytest.raises(ConfigurationError) as raised:
+        resolve_settings()
+    assert settings_fix(raised.value) == "fix or unset MIGRATIONKIT_BATCH_SIZE"
 
 
 async def test_both_servers_are_probed_at_once_with_the_timeout_given(silent_port: int) -> None:

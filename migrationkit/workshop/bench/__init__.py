@@ -6,7 +6,6 @@ approach, the three writers, scaling to a larger collection, and a CPU-heavy
 transform; each target of issue #4 is then judged PASS or MISS from the numbers.
 """
 
-from migrationkit.workshop.bench.cli import add_bench_parser, cmd_bench
 from migrationkit.workshop.bench.report import BenchmarkReport, Target
 from migrationkit.workshop.bench.runner import run_benchmark
 from migrationkit.workshop.bench.table import format_report
@@ -14,8 +13,6 @@ from migrationkit.workshop.bench.table import format_report
 __all__ = [
     "BenchmarkReport",
     "Target",
-    "add_bench_parser",
-    "cmd_bench",
     "format_report",
     "run_benchmark",
 ]

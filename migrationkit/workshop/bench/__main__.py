@@ -1,5 +1,7 @@
-"""``python -m migrationkit.workshop.bench``: the ``bench`` command on its own."""
+"""``python -m migrationkit.workshop.bench``: the same as ``migrationkit bench``."""
 
-from migrationkit.workshop.bench.cli import main
+import sys
 
-main()
+from migrationkit._cli.main import main
+
+sys.exit(main(["bench", *sys.argv[1:]]))

@@ -1,9 +1,8 @@
-"""``migrationkit bench``: the argparse wiring (``cli.py`` adds it with two lines)."""
+"""``migrationkit bench``: its arguments, and the command that runs the benchmark."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
@@ -50,13 +49,13 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     bench.add_argument("--reseed", action="store_true", help="seed even if the data set exists")
 
 
-async def cmd_bench(args: argparse.Namespace) -> None:
+async def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
     """Run the benchmark with progress on stderr, then print the table."""
     overrides = {"mongo_driver": args.mongo_driver} if args.mongo_driver else {}
     report = await run_benchmark(
         args.count,
         scale=args.scale,
-        settings=Settings(**overrides),
+        settings=settings.model_copy(update=overrides),
         workers=args.workers,
         batch_sizes=args.batch_sizes,
         repeats=args.repeats,
@@ -68,10 +67,3 @@ async def cmd_bench(args: argparse.Namespace) -> None:
         echo=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(format_report(report))
-
-
-def main() -> None:
-    """``python -m migrationkit.workshop.bench`` until the lead wires ``bench`` into the CLI."""
-    parser = argparse.ArgumentParser(prog="migrationkit")
-    add_bench_parser(parser.add_subparsers(dest="command", required=True))
-    asyncio.run(cmd_bench(parser.parse_args()))
