@@ -141,6 +141,7 @@ class Migration:
         self.endpoints = endpoints
         self.progress = progress or NullProgress()
         self.observer = observer or NullObserver()
+        self._observer_given = observer is not None
         self.dispatcher = dispatcher
         self.transform = transform
         self.open_sink = open_sink
@@ -158,7 +159,7 @@ class Migration:
         unused = {
             "--resume": resume,
             "a dispatcher": self.dispatcher is not None or self.settings.dispatch != "round-robin",
-            "an observer (metrics)": not isinstance(self.observer, NullObserver),
+            "an observer (metrics)": self._observer_given,
             "a sink": self.open_sink is not None,
         }
         if any(unused.values()):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 BEGIN, END, STUB = "# BEGIN SOLUTION", "# END SOLUTION", "# STUB:"
 #: The exercises folder of a checkout: solutions in ``solutions/``, stubs beside them.
-EXERCISES = Path(__file__).resolve().parents[2] / "notebooks" / "exercises"
+EXERCISES = Path(__file__).resolve().parents[3] / "notebooks" / "exercises"
 
 _HEADER = (
     "# Your copy of the exercise: fill in the parts marked TODO, then run the check\n"
