@@ -15,6 +15,7 @@ from migrationkit.connections import MongoConnectionHandler, PostgresConnectionH
 from migrationkit.dispatch import Dispatcher, LeastLoaded, RoundRobin
 from migrationkit.endpoints import Endpoints, resolve_endpoints
 from migrationkit.errors import (
+    ChangeHistoryLostError,
     ConfigurationError,
     IntegrityCheckError,
     MigrationKitError,
@@ -35,6 +36,7 @@ from migrationkit.settings import Settings, redact_uri
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChangeHistoryLostError",
     "ClusterMigrationAsyncio",
     "ClusterMigrationBase",
     "ClusterMigrationFactory",
