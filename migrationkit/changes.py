@@ -254,6 +254,7 @@ def _assign(container: Any, part: str | int, value: Any, path: str) -> None:
 #: Server codes that mean the saved position is gone or unusable, with our ``reason``.
 _LOST_POSITION_CODES = {
     286: "history_lost",  # ChangeStreamHistoryLost
+    40585: "history_lost",  # its code before MongoDB 4.2 ("resume ... was not possible")
     136: "history_lost",  # CappedPositionLost: a live cursor fell off the oplog (mongod)
     260: "invalid_token",  # InvalidResumeToken
     280: "invalid_token",  # ChangeStreamFatalError
@@ -268,7 +269,9 @@ def translate_stream_error(exc: OperationFailure, *, namespace: str) -> Migratio
     code_name = details.get("codeName") or f"code {exc.code}"
     detail = f"{message} ({code_name}, code {exc.code})"
     reason = _LOST_POSITION_CODES.get(exc.code or 0)
-    if reason is None and "resume token" in message.lower():
+    if reason is None and "no longer be in the oplog" in message:
+        reason = "history_lost"
+    elif reason is None and "resume token" in message.lower():
         reason = "invalid_token"  # FailedToParse (9), a foreign namespace's token (13)
     if reason == "history_lost":
         detail = f"the server's oplog no longer holds the saved position: {detail}"

@@ -287,6 +287,18 @@ def test_lost_history_becomes_an_error_naming_it_and_the_recovery_command() -> N
 
 
 @pytest.mark.parametrize(
+    ("code", "code_name"),
+    [(40585, "Location40585"), (136, "CappedPositionLost"), (1, "SomethingNewer")],
+)
+def test_other_forms_of_lost_history_are_history_lost_too(code: int, code_name: str) -> None:
+    message = "resume not possible, as the resume point may no longer be in the oplog"
+    details = {"ok": 0.0, "errmsg": message, "code": code, "codeName": code_name}
+    error = translate_stream_error(failure(details), namespace="db.users")
+    assert isinstance(error, ChangeHistoryLostError)
+    assert error.reason == "history_lost"
+
+
+@pytest.mark.parametrize(
     ("code", "code_name", "message"),
     [
         (260, "InvalidResumeToken", "Attempting to resume a change stream using 'resumeAfter'"),
