@@ -306,6 +306,7 @@ def section_resume(client: MongoClient[dict[str, Any]]) -> None:
         )
     early = per_driver["pymongo AsyncMongoClient"]["after one empty try_next()"]
     hello = client.admin.command("hello")
+    show("hello: setName, isWritablePrimary", [hello.get("setName"), hello["isWritablePrimary"]])
     show(
         "hello reply carries $clusterTime / operationTime",
         ["$clusterTime" in hello, "operationTime" in hello],
@@ -425,6 +426,21 @@ def section_failures(client: MongoClient[dict[str, Any]]) -> None:
     far = MongoClient(URI[1])  # the small-oplog server: a real token from another deployment
     far.probe.elsewhere.insert_one({"_id": 1})
     alien = far.probe.bad.watch().resume_token
+    far.close()
+
+    def uuid_of(database: Any, name: str) -> Any:
+        (found,) = database.list_collections(filter={"name": name})
+        return found["info"]["uuid"]
+
+    far = MongoClient(URI[1])
+    far.probe.bad.insert_one({"_id": 1})
+    here, there = uuid_of(db, "bad"), uuid_of(far.probe, "bad")
+    db.bad.drop()
+    db.bad.insert_one({"_id": 0})
+    show(
+        "collection UUID (listCollections info.uuid): same on another server? after re-create?",
+        [here == there, here == uuid_of(db, "bad")],
+    )
     far.close()
     show(
         "resume_after a token of the same namespace from another server",
