@@ -14,6 +14,7 @@ Running a migration::
 """
 
 from migrationkit._errors import (
+    ChangeHistoryLostError,
     ConfigurationError,
     IntegrityCheckError,
     MigrationKitError,
@@ -60,6 +61,7 @@ __all__ = [
     "ROW_WRITERS",
     "TRANSFORMS",
     "BatchLoader",
+    "ChangeHistoryLostError",
     "ClusterMigrationAsyncio",
     "ClusterMigrationBase",
     "ClusterMigrationFactory",

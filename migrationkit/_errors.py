@@ -9,7 +9,8 @@ package, with ``raise ... from exc`` so the original stays in the traceback::
      │    └── TransientFaultError  a fault that retrying with backoff did not heal
      ├── WorkerError               a cluster worker failed
      │    └── WorkerCrashedError   a worker process died without reporting
-     └── IntegrityCheckError       the target does not hold what was read
+     ├── IntegrityCheckError       the target does not hold what was read
+     └── ChangeHistoryLostError    a change stream cannot go on from its saved position
 """
 
 from __future__ import annotations
@@ -49,3 +50,28 @@ class WorkerCrashedError(WorkerError):
 
 class IntegrityCheckError(MigrationKitError):
     """After a migration, the target table does not hold what the source gave."""
+
+
+#: The command that recovers from a lost change-stream position (said by the error).
+FRESH_FOLLOWED_LOAD = "migrationkit migrate --follow"
+
+
+class ChangeHistoryLostError(MigrationKitError):
+    """The change stream cannot continue from its saved position, so changes would be lost.
+
+    Never skipped or reset silently: the only safe recovery is a fresh load that is
+    followed from a new position, and the message says so. ``reason`` is one of
+    ``"history_lost"`` (the oplog no longer reaches back that far), ``"invalid_token"``
+    (the server rejects the saved token) or ``"invalidated"`` (the collection was
+    dropped or renamed, which ends every stream on it).
+    """
+
+    def __init__(self, reason: str, *, namespace: str, detail: str) -> None:
+        self.reason = reason
+        self.namespace = namespace
+        super().__init__(
+            f"the change stream on {namespace} cannot continue: {detail}. The changes made "
+            f"since the saved position cannot be read, so following would lose some. "
+            f"Recover with a fresh load that is followed from a new position: "
+            f"{FRESH_FOLLOWED_LOAD} (without --resume)"
+        )

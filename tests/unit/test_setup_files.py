@@ -252,6 +252,97 @@ def test_jupyterlab_connection_strings_point_at_the_compose_databases(
     Settings(mongo_uri=uri.geturl(), pg_dsn=dsn.geturl())  # and migrationkit accepts them
 
 
+# --------------------------------------------------------------------------- mongodb replica set
+
+
+def mongod_option(service: dict[str, Any], option: str) -> str:
+    """The value of ``--option VALUE`` on the service's ``mongod`` command line."""
+    command = service["command"]
+    assert command[0] == "mongod", "the service runs mongod through the image's entrypoint"
+    assert command.count(option) == 1, f"mongod {option} is given once"
+    value: str = command[command.index(option) + 1]
+    return value
+
+
+def healthcheck_script(service: dict[str, Any]) -> str:
+    test = service["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "mongosh"], "mongosh runs the check, no shell in between"
+    script: str = test[test.index("--eval") + 1]
+    return script
+
+
+def test_mongodb_runs_as_a_replica_set_so_change_streams_work(compose: dict[str, Any]) -> None:
+    _, mongo = service_with_image(compose, "mongo")
+    assert mongod_option(mongo, "--replSet") == "rs0"
+
+
+def test_mongodb_key_file_is_written_by_its_entrypoint_before_mongod_starts(
+    compose: dict[str, Any],
+) -> None:
+    # mongod refuses a replica set with authorization but no key file (BadValue).
+    _, mongo = service_with_image(compose, "mongo")
+    key_file = mongod_option(mongo, "--keyFile")
+    shell, flag, script, *arguments = mongo["entrypoint"]
+    assert (shell, flag) == ("bash", "-c")
+    lines = script.strip().splitlines()
+    assert lines[0].endswith(f"> {key_file}"), "the key file is written first"
+    assert f"chmod 400 {key_file}" in lines, "mongod rejects a key file others can read"
+    assert f"chown mongodb:mongodb {key_file}" in lines, "mongod runs as the mongodb user"
+    assert lines[-1] == 'exec docker-entrypoint.sh "$$@"', "then the image's own entrypoint"
+    assert arguments == ["docker-entrypoint.sh"], "$0 for the script; the command follows"
+
+
+def test_mongodb_health_check_initiates_the_set_once_with_the_service_as_its_member(
+    compose: dict[str, Any],
+) -> None:
+    name, mongo = service_with_image(compose, "mongo")
+    script = healthcheck_script(mongo)
+    one_member = r"rs\.initiate\(\{_id: '(\w+)', members: \[\{_id: 0, host: '([^']+)'\}\]\}\)"
+    initiate = re.search(one_member, script)
+    assert initiate is not None, "the health check runs rs.initiate with one member"
+    assert initiate[1] == mongod_option(mongo, "--replSet")
+    assert initiate[2] == f"{name}:27017", "the member's address is the service's own"
+    # Only when the set is not initiated yet (NotYetInitialized): any other failure of
+    # rs.status(), such as a wrong password, must not initiate anything.
+    rethrow = r"try \{ rs\.status\(\) \} catch \((\w+)\) \{ if \(\1\.code !== 94\) throw \1;"
+    guard = re.search(rethrow, script)
+    assert guard is not None
+    assert guard.end() < initiate.start()
+
+
+def test_mongodb_is_healthy_only_once_it_is_the_primary(compose: dict[str, Any]) -> None:
+    _, mongo = service_with_image(compose, "mongo")
+    script = healthcheck_script(mongo)
+    assert script.rstrip().endswith("quit(db.hello().isWritablePrimary ? 0 : 1)")
+
+
+def test_mongodb_health_check_logs_in_with_the_root_user_from_the_environment(
+    compose: dict[str, Any],
+) -> None:
+    _, mongo = service_with_image(compose, "mongo")
+    script = healthcheck_script(mongo)
+    used = re.findall(r"process\.env\.(\w+)", script)
+    assert used == ["MONGO_INITDB_ROOT_USERNAME", "MONGO_INITDB_ROOT_PASSWORD"]
+    assert set(used) <= set(mongo["environment"]), "read from the container's environment"
+    assert script.startswith("db.getSiblingDB('admin').auth("), "authenticated before rs.*"
+
+
+def test_jupyterlab_connects_to_the_one_member_directly(resolved: dict[str, Any]) -> None:
+    # The member's address (mongodb:27017) does not resolve on the host, so clients use
+    # directConnection rather than replica-set discovery, from the host and containers alike.
+    prefix = Settings.model_config.get("env_prefix", "")
+    uri = urlsplit(resolved["services"]["jupyterlab"]["environment"][f"{prefix}MONGO_URI"])
+    assert "directConnection=true" in uri.query.split("&")
+
+
+def test_readme_says_change_streams_need_the_replica_set_compose_provides() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(r"change\s+streams[^.]*replica\s+set[^.]*compose\s+file[^.]*rs0", readme), (
+        "README: where docker compose is described, say that change streams need a "
+        "replica set and that the compose file runs one (rs0)"
+    )
+
+
 # --------------------------------------------------------------------------- prometheus, grafana
 
 
