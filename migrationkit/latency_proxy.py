@@ -72,7 +72,7 @@ class _Link:
 
     @property
     def slice_bytes(self) -> int:
-        return CHUNK_BYTES if self._rate is None else max(1, int(self._rate * SLICE_S))
+        return CHUNK_BYTES if self._rate is None else max(256, int(self._rate * SLICE_S))
 
     def due(self, now: float, size: int) -> float:
         if self._rate is None:
@@ -95,7 +95,7 @@ class _DelayLine:
         self._room.set()
 
     async def put(self, data: bytes) -> None:
-        """Stamp ``data`` now; wait first while the line holds more than its share."""
+        """Stamp ``data`` now; then, if the line holds too much, wait for room."""
         now = asyncio.get_running_loop().time()
         size = self._link.slice_bytes
         for start in range(0, len(data), size):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import asyncpg
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import MongoClient
 
-from migrationkit import Endpoints
+from migrationkit import Endpoints, Settings, UserMongoRepository, migrate, seed_users
 from migrationkit.latency_proxy import ProxiedEndpoints, proxied_uri
 
 pytestmark = pytest.mark.integration
@@ -73,6 +73,19 @@ def test_a_mongo_driver_stays_on_the_proxy_though_the_server_names_another_addre
         assert client.address == proxied.mongo.address
     finally:
         client.close()
+
+
+async def test_a_migration_with_process_workers_goes_through_both_proxies(
+    make_settings: Callable[..., Settings], source: UserMongoRepository, proxied: ProxiedEndpoints
+) -> None:
+    await seed_users(source, 1_200)
+    settings = make_settings(backend="multiprocessing", workers=2)
+    report = await migrate(settings, endpoints=proxied.endpoints)
+    assert (report.rows_read, report.rows_written) == (1_200, 1_200)
+    assert proxied.postgres is not None
+    assert proxied.postgres.stats.connections >= 3  # the run's own, and one per worker
+    assert proxied.mongo is not None
+    assert proxied.mongo.stats.bytes_from_target > 0
 
 
 async def test_four_asyncio_tasks_overlap_their_round_trips(proxied: ProxiedEndpoints) -> None:
