@@ -17,6 +17,7 @@ from bson import ObjectId
 
 from migrationkit._normalize.models import ROW_COLUMNS, document_to_row
 from migrationkit._servers.embedded import EmbeddedServers
+from migrationkit._target.tables import create_target, drop_target
 from migrationkit._target.users import UserPostgresRepository
 from migrationkit.workshop.lessons.simulation import user_documents
 
@@ -29,8 +30,8 @@ async def main() -> None:
     rows = [document_to_row({**d, "_id": ObjectId()}) for d in user_documents(200_000)]
     connection = await asyncpg.connect(endpoints.pg_dsn)
     table = UserPostgresRepository(connection, table=TABLE)
-    await table.drop_tables()
-    await table.create_tables()
+    await drop_target(connection, TABLE)
+    await create_target(connection, TABLE)
     try:
         for batch in (200_000, 50_000, 10_000, 5_000):
             trials = []
@@ -50,7 +51,7 @@ async def main() -> None:
             await connection.copy_records_to_table(TABLE, records=[row], columns=ROW_COLUMNS)
         print(f"one-row COPY: {(time.perf_counter() - started) / 200 * 1e3:.2f} ms a call")
     finally:
-        await table.drop_tables()
+        await drop_target(connection, TABLE)
         await connection.close()
 
 

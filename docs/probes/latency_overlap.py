@@ -1,7 +1,7 @@
 """Do more workers overlap more waits once PostgreSQL is a few milliseconds away?
 
 Seeds ``--rows`` users, then runs a real ``migrate()`` with the PostgreSQL endpoint
-direct and behind a :class:`~migrationkit.latency_proxy.LatencyProxy` at 0, 2 and 5 ms
+direct and behind a :class:`~migrationkit.workshop.latency_proxy.LatencyProxy` at 0, 2 and 5 ms
 one way (MongoDB stays direct), for asyncio with 1, 2, 4, 8 workers and threading with
 1, 2, 4; small ``executemany`` batches, so that round trips are what a batch costs.
 Prints what one round trip costs, then rows/s (median of ``--repeats`` whole rounds) and
@@ -25,11 +25,13 @@ from pathlib import Path
 
 import asyncpg
 
-from migrationkit import Endpoints, Settings, UserMongoRepository, migrate, seed_users
-from migrationkit.connections import MongoConnectionHandler, PostgresConnectionHandler
-from migrationkit.embedded import EmbeddedServers
-from migrationkit.latency_proxy import LatencyProxy, ProxiedEndpoints
-from migrationkit.repositories import UserPostgresRepository
+from migrationkit import Endpoints, Settings, UserMongoRepository, migrate
+from migrationkit._servers.embedded import EmbeddedServers
+from migrationkit._source.connection import MongoConnectionHandler
+from migrationkit._target.connection import PostgresConnectionHandler
+from migrationkit._target.tables import drop_target
+from migrationkit.workshop import seed_users
+from migrationkit.workshop.latency_proxy import LatencyProxy, ProxiedEndpoints
 
 NAME = "probe_latency_users"
 DELAYS_MS: list[float | None] = [None, 0, 2, 5]  # None: no proxy at all
@@ -58,7 +60,7 @@ async def sweep(endpoints: Endpoints, *, rows: int, batch: int, repeats: int) ->
                     trials[backend, workers, delay_ms].append(report.rows_per_s)
     print_table({key: statistics.median(rates) for key, rates in trials.items()})
     async with PostgresConnectionHandler(endpoints.pg_dsn) as pool:
-        await UserPostgresRepository(pool, table=NAME).drop_tables()
+        await drop_target(pool, NAME)
 
 
 async def round_trips(endpoints: Endpoints, *, count: int = 200) -> None:

@@ -12,8 +12,9 @@ import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import MongoClient
 
-from migrationkit import Endpoints, Settings, UserMongoRepository, migrate, seed_users
-from migrationkit.latency_proxy import ProxiedEndpoints, proxied_uri
+from migrationkit import Endpoints, Settings, UserMongoRepository, migrate
+from migrationkit.workshop import seed_users
+from migrationkit.workshop.latency_proxy import ProxiedEndpoints, proxied_uri
 
 pytestmark = pytest.mark.integration
 

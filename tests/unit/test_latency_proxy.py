@@ -21,7 +21,12 @@ from collections.abc import Iterator
 import pytest
 
 from migrationkit import Endpoints
-from migrationkit.latency_proxy import LatencyProxy, ProxiedEndpoints, proxied_uri, uri_address
+from migrationkit.workshop.latency_proxy import (
+    LatencyProxy,
+    ProxiedEndpoints,
+    proxied_uri,
+    uri_address,
+)
 
 Address = tuple[str, int]
 #: How long a test waits for bytes that should come before it calls the proxy broken.

@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
-    from migrationkit.endpoints import Endpoints
+    from migrationkit._servers.endpoints import Endpoints
 
 log = logging.getLogger(__name__)
 
@@ -489,7 +489,7 @@ class ProxiedEndpoints:
     """A :class:`LatencyProxy` in front of each server of ``endpoints``.
 
     Inside ``with ProxiedEndpoints(servers, pg_delay_s=0.005) as proxied:`` pass
-    ``endpoints=proxied.endpoints`` to :func:`~migrationkit.migration.migrate` (or use
+    ``endpoints=proxied.endpoints`` to :func:`~migrationkit._run.migration.migrate` (or use
     its URIs): every connection, from any worker kind, then goes through the proxies.
     A delay of ``None`` leaves that server direct (no proxy at all).
     """
