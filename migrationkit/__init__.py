@@ -32,8 +32,14 @@ from migrationkit._executors.dispatch import DISPATCHERS, Dispatcher, LeastLoade
 from migrationkit._executors.ranges import RangeExecutor, RangeFailedError
 from migrationkit._executors.stats import WorkerStats
 from migrationkit._executors.worker import Sink, SinkOpener, WorkerJob
-from migrationkit._normalize.batches import PreparedBatch, Rejection, Transform
-from migrationkit._normalize.models import User, document_to_row, mongo_key
+from migrationkit._normalize.rows import (
+    PreparedBatch,
+    Rejection,
+    Transform,
+    User,
+    document_to_row,
+    mongo_key,
+)
 from migrationkit._normalize.transforms import TRANSFORMS
 from migrationkit._observe.observe import NullObserver, Observer
 from migrationkit._observe.progress import CountingProgress, NullProgress, Progress, TqdmProgress
@@ -49,8 +55,7 @@ from migrationkit._source.connection import MongoConnectionHandler
 from migrationkit._source.repository import UserMongoRepository
 from migrationkit._target.connection import PostgresConnectionHandler, ReconnectingConnection
 from migrationkit._target.dead_letters import DeadLetterRepository
-from migrationkit._target.loader import BatchLoader
-from migrationkit._target.sink import PostgresTarget, postgres_sink
+from migrationkit._target.loader import BatchLoader, PostgresTarget, postgres_sink
 from migrationkit._target.users import UserPostgresRepository
 from migrationkit._target.writers import ROW_WRITERS, RowWriter
 

@@ -1,4 +1,4 @@
-"""Retrying transient faults: bounded exponential backoff with jitter.
+"""When to retry: transient faults, and a bounded exponential backoff with jitter.
 
 A fault is transient when trying again later can succeed: a dropped connection,
 a server restarting. Anything else (bad SQL, bad data) is raised at once.
@@ -6,21 +6,13 @@ a server restarting. Anything else (bad SQL, bad data) is raised at once.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import random
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TypeVar
 
 import asyncpg
 from pymongo.errors import AutoReconnect, ConnectionFailure, CursorNotFound
-
-from migrationkit._errors import TransientFaultError
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 POSTGRES_TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,  # connection lost or refused (SQLSTATE class 08)
@@ -60,36 +52,3 @@ class RetryPolicy:
         for attempt in range(self.attempts - 1):
             ceiling = min(self.max_delay_s, self.base_delay_s * 2**attempt)
             yield ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-async def retry(
-    call: Callable[[], Awaitable[T]],
-    *,
-    policy: RetryPolicy,
-    transient: tuple[type[BaseException], ...],
-    what: str,
-    before_retry: Callable[[], Awaitable[None]] | None = None,
-) -> T:
-    """Await ``call()``, retrying transient faults; then one :class:`TransientFaultError`."""
-    delays = policy.delays()
-    while True:
-        try:
-            return await call()
-        except transient as exc:
-            delay = next(delays, None)
-            if delay is None:
-                raise TransientFaultError(
-                    f"{what} failed {policy.attempts} times; last error: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            log.warning(
-                "%s failed (%s: %s); retrying in %.2f s", what, type(exc).__name__, exc, delay
-            )
-            if (listener := retry_listener.get()) is not None:
-                listener(what)
-            await asyncio.sleep(delay)
-            if before_retry is not None:
-                try:
-                    await before_retry()
-                except transient as again:
-                    log.warning("%s: could not reconnect yet (%s)", what, type(again).__name__)

@@ -12,8 +12,7 @@ from typing import Any
 import bson
 from bson import ObjectId
 
-from migrationkit._normalize.batches import BSON_OPTIONS, prepare_batch
-from migrationkit._normalize.models import document_to_row
+from migrationkit._normalize.rows import BSON_OPTIONS, document_to_row, prepare_batch
 from migrationkit.workshop.lessons.simulation import user_documents
 
 DOCUMENTS = [{**d, "_id": ObjectId()} for d in user_documents(50_000)]

@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 from bson import ObjectId
 
-from migrationkit._normalize.models import ROW_COLUMNS, document_to_row
+from migrationkit._normalize.rows import ROW_COLUMNS, document_to_row
 from migrationkit._servers.embedded import EmbeddedServers
 from migrationkit._target.tables import create_target, drop_target
 from migrationkit._target.users import UserPostgresRepository

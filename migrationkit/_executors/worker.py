@@ -27,13 +27,7 @@ from migrationkit._executors.events import (
     Stopped,
     WorkerEvent,
 )
-from migrationkit._normalize.batches import (
-    Batch,
-    PreparedBatch,
-    Rejection,
-    Transform,
-    prepare_batch,
-)
+from migrationkit._normalize.rows import Batch, PreparedBatch, Rejection, Transform, prepare_batch
 from migrationkit._observe.logs import WorkerLogging
 from migrationkit._retry import retry_listener
 
@@ -51,7 +45,7 @@ class WorkerJob:
     """What each worker does with a batch. Picklable: process workers get a copy.
 
     The worker knows no database: ``open_sink(target)`` opens whatever writes the
-    rows (:class:`migrationkit._target.sink.PostgresTarget` and its ``postgres_sink``
+    rows (:class:`migrationkit._target.loader.PostgresTarget` and its ``postgres_sink``
     in a migration; a fake in the unit tests). ``transform`` and ``open_sink`` must be
     module-level functions (process workers receive them pickled by name).
     ``transform`` raises ``ValueError`` (pydantic's ``ValidationError`` is one) to

@@ -15,8 +15,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from migrationkit._normalize.batches import Transform
-from migrationkit._normalize.models import Row, document_to_row
+from migrationkit._normalize.rows import Row, Transform, document_to_row
 
 #: A demo key. A real deployment passes its own secret through ``functools.partial``.
 DEMO_KEY = b"migrationkit-demo-key"

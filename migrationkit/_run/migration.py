@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Self
@@ -35,8 +34,7 @@ from migrationkit._executors.dispatch import Dispatcher, make_dispatcher
 from migrationkit._executors.ranges import DEFAULT_RETRIES, RangeExecutor
 from migrationkit._executors.stats import REJECTION_SAMPLES, WorkerStats, log_rejections
 from migrationkit._executors.worker import SinkOpener, WorkerJob
-from migrationkit._normalize.batches import Transform, last_id
-from migrationkit._normalize.models import document_to_row
+from migrationkit._normalize.rows import Transform, document_to_row, last_id
 from migrationkit._observe.logs import WorkerLogging, with_run_id
 from migrationkit._observe.observe import NullObserver, Observer
 from migrationkit._observe.progress import NullProgress, Progress
@@ -53,7 +51,7 @@ from migrationkit._source.partitioning import plan_ranges
 from migrationkit._source.repository import UserMongoRepository
 from migrationkit._target.checkpoints import Checkpoint, CheckpointRepository
 from migrationkit._target.connection import ReconnectingConnection
-from migrationkit._target.sink import postgres_job
+from migrationkit._target.loader import postgres_job
 from migrationkit._target.tables import count_target, create_target, empty_target
 from migrationkit._target.writers import row_writer
 
@@ -284,7 +282,12 @@ class Migration:
         started = time.perf_counter()
         try:
             async with cluster:
-                rows_read = await _feed(cluster, first, batches, saver, done_before=done_before)
+                rows_read = await cluster.feed(
+                    batches,
+                    first=first,
+                    checkpoint=lambda batch, rows: (last_id(batch), done_before + rows),
+                    after_each=lambda: saver.save_now_and_then(cluster),
+                )
             await saver.save(cluster, completed=True)
         except BaseException:
             first.cancel()
@@ -427,7 +430,7 @@ async def migrate(
     """Copy every document into the table (or set it aside): one :class:`Migration` run.
 
     ``open_sink`` replaces how each worker writes a batch (default:
-    :func:`~migrationkit._target.sink.postgres_sink`). The ``dask`` backend, or
+    :func:`~migrationkit._target.loader.postgres_sink`). The ``dask`` backend, or
     ``ranges`` with a ``multiprocessing`` one, dispatches whole ``_id`` ranges.
     """
     run = Migration(
@@ -448,30 +451,6 @@ async def migrate(
 def run_migration(settings: Settings, **options: Any) -> MigrationReport:
     """Synchronous :func:`migrate`, for scripts (not inside a running event loop)."""
     return asyncio.run(migrate(settings, **options))
-
-
-async def _feed(
-    cluster: ClusterMigrationBase,
-    first: asyncio.Future[list[Any] | None],
-    batches: AsyncIterator[list[Any]],
-    saver: _CheckpointSaver,
-    *,
-    done_before: int,
-) -> int:
-    """Hand every batch to the cluster, checkpointing as they commit; returns rows read."""
-    rows_read = 0
-    waited = time.perf_counter()
-    batch = await first
-    while batch is not None:
-        rows_read += len(batch)
-        cluster.observer.batch_read(
-            backend=cluster.name, rows=len(batch), seconds=time.perf_counter() - waited
-        )
-        await cluster.submit(batch, checkpoint=(last_id(batch), done_before + rows_read))
-        await saver.save_now_and_then(cluster)
-        waited = time.perf_counter()
-        batch = await anext(batches, None)
-    return rows_read
 
 
 class _CheckpointSaver:

@@ -28,7 +28,7 @@ from migrationkit._executors.events import STOP, BatchDone, Failed, WorkerEvent
 from migrationkit._executors.ranges import RangeFailedError
 from migrationkit._executors.stats import REJECTION_SAMPLES, WorkerStats
 from migrationkit._executors.worker import WorkerJob, run_worker
-from migrationkit._normalize.batches import Batch
+from migrationkit._normalize.rows import Batch
 from migrationkit._retry import RetryPolicy
 from migrationkit._servers.endpoints import Endpoints
 from migrationkit._settings.settings import MongoDriver

@@ -18,8 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from migrationkit._normalize.batches import Transform, prepare_batch
-from migrationkit._normalize.models import ROW_COLUMNS, Row, document_to_row
+from migrationkit._normalize.rows import ROW_COLUMNS, Row, Transform, document_to_row, prepare_batch
 from migrationkit._servers.endpoints import Endpoints
 from migrationkit._servers.resolve import resolve_endpoints
 from migrationkit._settings.settings import Settings

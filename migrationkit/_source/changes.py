@@ -38,7 +38,7 @@ from bson.timestamp import Timestamp
 from pymongo.errors import OperationFailure
 
 from migrationkit._errors import ChangeHistoryLostError, ConfigurationError, MigrationKitError
-from migrationkit._normalize.models import mongo_key
+from migrationkit._normalize.rows import mongo_key
 
 #: Operations that change one document.
 DOCUMENT_OPERATIONS = frozenset({"insert", "update", "replace", "delete"})

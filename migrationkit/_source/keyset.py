@@ -16,6 +16,8 @@ import logging
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, Final
 
+from bson.raw_bson import RawBSONDocument
+
 from migrationkit._errors import TransientFaultError
 from migrationkit._retry import MONGO_TRANSIENT, RetryPolicy
 
@@ -53,6 +55,7 @@ async def iter_id_order(
     upper: Any = OPEN,
     after: Any = OPEN,
     projection: Mapping[str, Any] | None = None,
+    raw: bool = False,
     policy: RetryPolicy | None = None,
     what: str = "the collection",
 ) -> AsyncGenerator[list[Any], None]:
@@ -60,7 +63,11 @@ async def iter_id_order(
 
     One cursor, ``batch_size`` documents at a time; after a transient fault it
     re-opens at the last ``_id`` read, with backoff, then gives up with one error.
+    With ``raw=True`` the documents come as undecoded BSON ``bytes``.
     """
+    if raw:
+        codec = collection.codec_options.with_options(document_class=RawBSONDocument)
+        collection = collection.with_options(codec_options=codec)
     delays = (policy or RetryPolicy()).delays()
     last = after
     batch: list[Any] = []
@@ -70,9 +77,9 @@ async def iter_id_order(
         cursor = collection.find(query, projection, batch_size=batch_size, **options)
         try:
             async for document in cursor:
-                batch.append(document)
+                batch.append(document.raw if raw else document)
                 if len(batch) == batch_size:
-                    last = batch[-1]["_id"]
+                    last = document["_id"]
                     yield batch
                     batch = []
             break
@@ -84,7 +91,7 @@ async def iter_id_order(
                 ) from exc
             log.warning("reading %s failed (%s); resuming in %.2f s", what, exc, delay)
             if batch:
-                last = batch[-1]["_id"]
+                last = _id_of(batch[-1])
                 yield batch
                 batch = []
             await asyncio.sleep(delay)
@@ -93,3 +100,8 @@ async def iter_id_order(
                 await cursor.close()
     if batch:
         yield batch
+
+
+def _id_of(document: Any) -> Any:
+    """The ``_id`` of a decoded document or of raw BSON bytes."""
+    return RawBSONDocument(document)["_id"] if isinstance(document, bytes) else document["_id"]

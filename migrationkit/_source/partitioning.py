@@ -26,7 +26,7 @@ from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrationkit._normalize.models import mongo_key
+from migrationkit._normalize.rows import mongo_key
 from migrationkit._retry import RetryPolicy
 from migrationkit._source.keyset import OPEN, id_order_options, iter_id_order
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any
-
-from bson.raw_bson import RawBSONDocument
 
 from migrationkit._retry import RetryPolicy
 from migrationkit._source.keyset import OPEN, iter_id_order
@@ -40,7 +37,7 @@ class UserMongoRepository:
     async def drop(self) -> None:
         await self._collection.drop()
 
-    async def iter_batches(
+    def iter_batches(
         self,
         batch_size: int,
         *,
@@ -58,14 +55,9 @@ class UserMongoRepository:
         With ``raw=True`` each document comes as its undecoded BSON ``bytes``:
         cheap to pickle to a worker process, which decodes it there.
         """
-        collection = self._collection
-        if raw:
-            options = collection.codec_options.with_options(document_class=RawBSONDocument)
-            collection = collection.with_options(codec_options=options)
-        batches = iter_id_order(collection, batch_size=batch_size, after=after, policy=policy)
-        async with contextlib.aclosing(batches):
-            async for batch in batches:
-                yield [document.raw for document in batch] if raw else batch
+        return iter_id_order(
+            self._collection, batch_size=batch_size, after=after, raw=raw, policy=policy
+        )
 
     async def iter_batches_skip_limit(self, batch_size: int) -> AsyncIterator[list[Document]]:
         """The original project's pager, kept as a teaching baseline: do not use it.

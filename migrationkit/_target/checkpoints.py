@@ -14,8 +14,7 @@ from typing import Any
 
 import bson
 
-from migrationkit._normalize.batches import BSON_OPTIONS
-from migrationkit._normalize.models import mongo_key
+from migrationkit._normalize.rows import BSON_OPTIONS, mongo_key
 from migrationkit._target.writers import quote_identifier
 
 TABLE = "migrationkit_checkpoints"

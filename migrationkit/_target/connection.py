@@ -7,20 +7,22 @@ with the address redacted, so a wrong password never reaches a log.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self, TypeVar
 
 import asyncpg
 
-from migrationkit._errors import ServerUnavailableError
+from migrationkit._errors import ServerUnavailableError, TransientFaultError
 from migrationkit._redact import redact_uri
-from migrationkit._retry import POSTGRES_TRANSIENT, RetryPolicy, retry
+from migrationkit._retry import POSTGRES_TRANSIENT, RetryPolicy, retry_listener
 
 CONNECT_TIMEOUT_S = 10.0
 #: How long to wait for PostgreSQL to acknowledge closing a connection.
 CLOSE_TIMEOUT_S = 2.0
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class PostgresConnectionHandler:
@@ -125,3 +127,36 @@ class ReconnectingConnection:
             self._connection.terminate()
             self._connection = None
         self._connection = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_S)
+
+
+async def retry(
+    call: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    transient: tuple[type[BaseException], ...],
+    what: str,
+    before_retry: Callable[[], Awaitable[None]] | None = None,
+) -> T:
+    """Await ``call()``, retrying transient faults; then one :class:`TransientFaultError`."""
+    delays = policy.delays()
+    while True:
+        try:
+            return await call()
+        except transient as exc:
+            delay = next(delays, None)
+            if delay is None:
+                raise TransientFaultError(
+                    f"{what} failed {policy.attempts} times; last error: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            log.warning(
+                "%s failed (%s: %s); retrying in %.2f s", what, type(exc).__name__, exc, delay
+            )
+            if (listener := retry_listener.get()) is not None:
+                listener(what)
+            await asyncio.sleep(delay)
+            if before_retry is not None:
+                try:
+                    await before_retry()
+                except transient as again:
+                    log.warning("%s: could not reconnect yet (%s)", what, type(again).__name__)

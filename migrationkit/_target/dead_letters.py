@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from migrationkit._normalize.batches import Rejection
+from migrationkit._normalize.rows import Rejection
 from migrationkit._target.writers import quote_identifier
 
 

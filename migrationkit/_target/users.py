@@ -1,6 +1,6 @@
 """``UserPostgresRepository``: the users table — what it stores, never how a batch loads.
 
-The rows are :data:`~migrationkit._normalize.models.ROW_COLUMNS` tuples keyed by the
+The rows are :data:`~migrationkit._normalize.rows.ROW_COLUMNS` tuples keyed by the
 unique ``mongo_id``; documents set aside live in the dead-letter table
 (:mod:`migrationkit._target.dead_letters`), batches load through
 :mod:`migrationkit._target.loader`.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from migrationkit._normalize.models import ROW_COLUMNS, Row
+from migrationkit._normalize.rows import ROW_COLUMNS, Row
 from migrationkit._target.writers import quote_identifier
 
 

@@ -1,7 +1,7 @@
 """Row writers: how a batch of rows gets into a PostgreSQL table, by name.
 
 A row writer is ``async def write(connection, table, rows) -> None``: it loads
-``rows`` (tuples in :data:`~migrationkit._normalize.models.ROW_COLUMNS` order) into ``table``
+``rows`` (tuples in :data:`~migrationkit._normalize.rows.ROW_COLUMNS` order) into ``table``
 (a plain name: letters, digits and underscores) and raises on any row PostgreSQL
 refuses. It does not commit:
 :meth:`UserPostgresRepository.write_batch` wraps it in the batch's transaction,
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from migrationkit._normalize.models import ROW_COLUMNS, Row
+from migrationkit._normalize.rows import ROW_COLUMNS, Row
 from migrationkit._registry import Registry
 
 RowWriter = Callable[[Any, str, Sequence[Row]], Awaitable[None]]

@@ -28,11 +28,10 @@ from migrationkit import (
     UserMongoRepository,
     UserPostgresRepository,
     WorkerCrashedError,
-    document_to_row,
     migrate,
 )
 from migrationkit._executors.events import BatchDone
-from migrationkit._normalize.models import ROW_COLUMNS
+from migrationkit._normalize.rows import ROW_COLUMNS, document_to_row
 from migrationkit._observe.observe import NullObserver
 from migrationkit._target.checkpoints import CheckpointRepository
 from migrationkit._target.tables import count_target

@@ -19,11 +19,10 @@ from migrationkit import (
     Settings,
     UserMongoRepository,
     UserPostgresRepository,
-    document_to_row,
     migrate,
 )
 from migrationkit._executors.events import BatchDone
-from migrationkit._normalize.models import Row
+from migrationkit._normalize.rows import Row, document_to_row
 from migrationkit._observe.logs import HANDLER_NAME, configure_logging, run_scope
 from migrationkit._observe.metrics import PrometheusObserver
 from migrationkit.workshop import seed_users

@@ -24,11 +24,9 @@ from migrationkit import (
     UserPostgresRepository,
     WorkerCrashedError,
     WorkerError,
-    document_to_row,
     migrate,
-    mongo_key,
 )
-from migrationkit._normalize.models import ROW_COLUMNS
+from migrationkit._normalize.rows import ROW_COLUMNS, document_to_row, mongo_key
 from migrationkit.workshop import seed_users
 from tests.integration.transforms import (
     POISON_AGE,

@@ -30,18 +30,16 @@ from migrationkit import (
     UserMongoRepository,
     UserPostgresRepository,
     WorkerError,
-    document_to_row,
-    mongo_key,
 )
 from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.dispatch import LeastLoaded
 from migrationkit._executors.ranges import DEFAULT_RETRIES, RangeExecutor, RangeFailedError
-from migrationkit._normalize.models import Row
+from migrationkit._normalize.rows import Row, document_to_row, mongo_key
 from migrationkit._observe.observe import NullObserver
 from migrationkit._run.migration import RangeOptions, migrate, sends_ranges
 from migrationkit._run.range_task import RangeJob
 from migrationkit._source.partitioning import IdRange
-from migrationkit._target.sink import postgres_job
+from migrationkit._target.loader import postgres_job
 from migrationkit.workshop import seed_users
 from tests.integration.test_faults import assert_target_equals_source
 from tests.integration.transforms import broken_transform

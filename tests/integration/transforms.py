@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from migrationkit._normalize.models import Row, document_to_row
+from migrationkit._normalize.rows import Row, document_to_row
 
 POISON_AGE = 80
 

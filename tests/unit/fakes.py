@@ -14,8 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from migrationkit._executors.worker import Sink, SinkOpener, WorkerJob
-from migrationkit._normalize.batches import PreparedBatch, Rejection
-from migrationkit._normalize.models import Row
+from migrationkit._normalize.rows import PreparedBatch, Rejection, Row
 
 SinkOpenerType = SinkOpener
 

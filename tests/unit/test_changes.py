@@ -19,7 +19,7 @@ from bson.timestamp import Timestamp
 from pymongo.errors import OperationFailure
 
 from migrationkit._errors import ChangeHistoryLostError, ConfigurationError
-from migrationkit._normalize.models import mongo_key
+from migrationkit._normalize.rows import mongo_key
 from migrationkit._source.changes import (
     ChangeEvent,
     UpdateDescription,

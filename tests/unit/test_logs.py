@@ -13,7 +13,7 @@ import pytest
 
 from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.worker import Sink, WorkerJob
-from migrationkit._normalize.batches import PreparedBatch, Rejection
+from migrationkit._normalize.rows import PreparedBatch, Rejection
 from migrationkit._observe.logs import (
     HANDLER_NAME,
     WorkerLogging,

@@ -4,7 +4,7 @@ import pytest
 from bson import Int64, ObjectId
 from pydantic import ValidationError
 
-from migrationkit._normalize.models import describe_errors, document_to_row, mongo_key
+from migrationkit._normalize.rows import describe_errors, document_to_row, mongo_key
 
 GOOD = {
     "_id": ObjectId("6b0acf8d3bb85a9b510841d9"),

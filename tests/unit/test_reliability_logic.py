@@ -7,7 +7,8 @@ import pytest
 from migrationkit._errors import TransientFaultError
 from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.events import BatchDone
-from migrationkit._retry import RetryPolicy, retry
+from migrationkit._retry import RetryPolicy
+from migrationkit._target.connection import retry
 from tests.unit import fakes
 
 

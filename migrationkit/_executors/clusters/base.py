@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
@@ -33,7 +33,7 @@ from migrationkit._executors.events import (
 )
 from migrationkit._executors.stats import REJECTION_SAMPLES, WorkerStats, log_rejections
 from migrationkit._executors.worker import WorkerJob
-from migrationkit._normalize.batches import Batch
+from migrationkit._normalize.rows import Batch
 from migrationkit._observe.observe import NullObserver, Observer
 from migrationkit._observe.progress import NullProgress, Progress
 
@@ -161,6 +161,36 @@ class ClusterMigrationBase(ABC):
         self._in_flight[worker] += 1
         self.observer.queue_depths(backend=self.name, in_flight=self._in_flight)
         await self._pump(0)
+
+    async def feed(
+        self,
+        batches: AsyncIterator[Batch],
+        *,
+        first: Awaitable[Batch | None] | None = None,
+        checkpoint: Callable[[Batch, int], Any] | None = None,
+        after_each: Callable[[], Awaitable[None]] | None = None,
+    ) -> int:
+        """Submit every batch of a stream, in order (``Executor.map`` for batches); rows read.
+
+        ``first`` is the stream's first batch already asked for, so that reading it
+        overlaps the workers' start-up; ``checkpoint(batch, rows_so_far)`` gives each
+        batch its checkpoint token; ``after_each`` runs after every submit.
+        """
+        rows_read = 0
+        waited = time.perf_counter()
+        batch = await first if first is not None else await anext(batches, None)
+        while batch is not None:
+            rows_read += len(batch)
+            self.observer.batch_read(
+                backend=self.name, rows=len(batch), seconds=time.perf_counter() - waited
+            )
+            token = checkpoint(batch, rows_read) if checkpoint is not None else None
+            await self.submit(batch, checkpoint=token)
+            if after_each is not None:
+                await after_each()
+            waited = time.perf_counter()
+            batch = await anext(batches, None)
+        return rows_read
 
     async def close(self) -> list[WorkerStats]:
         """Let every worker finish its queue, then stop it; returns per-worker stats."""

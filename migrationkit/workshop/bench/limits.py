@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from migrationkit._normalize.models import ROW_COLUMNS, Row, document_to_row
+from migrationkit._normalize.rows import ROW_COLUMNS, Row, document_to_row
 from migrationkit._source.repository import UserMongoRepository
 from migrationkit.workshop.bench.report import Rate
 from migrationkit.workshop.bench.tables import create_users_table, drop_tables, empty_table

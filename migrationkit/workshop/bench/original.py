@@ -21,7 +21,7 @@ from migrationkit._settings.settings import Settings
 from migrationkit._source.connection import MongoConnectionHandler
 from migrationkit._source.repository import UserMongoRepository
 from migrationkit._target.connection import PostgresConnectionHandler
-from migrationkit._target.sink import postgres_job
+from migrationkit._target.loader import postgres_job
 from migrationkit._target.users import UserPostgresRepository
 from migrationkit.workshop.bench.report import Original, PageTime
 from migrationkit.workshop.bench.tables import create_users_table

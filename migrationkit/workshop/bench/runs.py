@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from migrationkit._errors import IntegrityCheckError
-from migrationkit._normalize.models import Row, document_to_row
+from migrationkit._normalize.rows import Row, document_to_row
 from migrationkit._run.migration import migrate
 from migrationkit._servers.endpoints import Endpoints
 from migrationkit._settings.settings import Settings

@@ -12,8 +12,7 @@ import time
 
 import asyncpg
 
-from migrationkit._normalize.batches import PreparedBatch
-from migrationkit._normalize.models import Row
+from migrationkit._normalize.rows import PreparedBatch, Row
 from migrationkit._settings.settings import Writer
 from migrationkit._target.loader import BatchLoader
 from migrationkit._target.writers import WRITERS

@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from migrationkit._executors.worker import Sink, SinkOpener
-from migrationkit._normalize.batches import PreparedBatch, Rejection
+from migrationkit._normalize.rows import PreparedBatch, Rejection
 from migrationkit._retry import retry_listener
 from migrationkit._source.connection import CONNECT_TIMEOUT_S
-from migrationkit._target.loader import BatchLoader
-from migrationkit._target.sink import PostgresTarget
+from migrationkit._target.loader import BatchLoader, PostgresTarget
 from migrationkit.workshop.exercises.feedback import counted
 
 if TYPE_CHECKING:

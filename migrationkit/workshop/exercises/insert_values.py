@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncpg
 
-from migrationkit._normalize.models import ROW_COLUMNS, Row
+from migrationkit._normalize.rows import ROW_COLUMNS, Row
 from migrationkit._servers.resolve import resolve_endpoints
 from migrationkit._settings.settings import Settings
 from migrationkit._target.tables import create_target, empty_target

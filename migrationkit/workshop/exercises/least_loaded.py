@@ -17,8 +17,8 @@ from types import ModuleType
 from typing import Any
 
 from migrationkit._executors.worker import Sink, SinkOpener
-from migrationkit._normalize.batches import PreparedBatch, Rejection
-from migrationkit._target.sink import PostgresTarget, postgres_sink
+from migrationkit._normalize.rows import PreparedBatch, Rejection
+from migrationkit._target.loader import PostgresTarget, postgres_sink
 from migrationkit.workshop.exercises.feedback import (
     Feedback,
     Hint,

@@ -10,8 +10,7 @@ from typing import Any
 
 from migrationkit._executors.dispatch import Dispatcher
 from migrationkit._executors.worker import SinkOpener
-from migrationkit._normalize.batches import Transform
-from migrationkit._normalize.models import document_to_row
+from migrationkit._normalize.rows import Transform, document_to_row
 from migrationkit._observe.progress import NullProgress, Progress
 from migrationkit._run.migration import migrate
 from migrationkit._run.report import MigrationReport, format_reports

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from migrationkit._normalize.models import ROW_COLUMNS
+from migrationkit._normalize.rows import ROW_COLUMNS
 from migrationkit.workshop.lessons.lab import Lab
 from migrationkit.workshop.lessons.results import Measurement
 

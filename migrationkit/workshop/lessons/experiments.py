@@ -23,7 +23,7 @@ from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.dispatch import make_dispatcher
 from migrationkit._observe.progress import Progress
 from migrationkit._settings.settings import Backend
-from migrationkit._target.sink import postgres_job
+from migrationkit._target.loader import postgres_job
 from migrationkit.workshop.lessons.lab import LESSON_TRANSFORMS, Choice, Lab
 from migrationkit.workshop.lessons.results import Measurement, best
 from migrationkit.workshop.lessons.simulation import (

@@ -18,8 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from migrationkit._executors.dispatch import DISPATCHERS as BUILT_IN_DISPATCHERS
-from migrationkit._normalize.batches import Transform
-from migrationkit._normalize.models import document_to_row
+from migrationkit._normalize.rows import Transform, document_to_row
 from migrationkit._normalize.transforms import pseudonymise_email
 from migrationkit._observe.observe import Observer
 from migrationkit._observe.progress import NullProgress, Progress

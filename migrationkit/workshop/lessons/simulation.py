@@ -21,8 +21,7 @@ from typing import Any
 from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.dispatch import Dispatcher
 from migrationkit._executors.worker import Sink, SinkOpener, WorkerJob
-from migrationkit._normalize.batches import Batch, PreparedBatch, Rejection, Transform
-from migrationkit._normalize.models import Row
+from migrationkit._normalize.rows import Batch, PreparedBatch, Rejection, Row, Transform
 from migrationkit._observe.progress import NullProgress, Progress
 from migrationkit._run.report import MigrationReport
 from migrationkit._settings.settings import Backend

@@ -26,7 +26,7 @@ can do what COPY cannot, such as ``ON CONFLICT DO UPDATE``.
 from collections.abc import Sequence
 from typing import Any
 
-from migrationkit._normalize.models import ROW_COLUMNS, Row
+from migrationkit._normalize.rows import ROW_COLUMNS, Row
 
 #: The column list of every INSERT, in the order each row's values come:
 #: "mongo_id, username, email, age, registered_at".

@@ -1,17 +1,21 @@
-"""The ``User`` record, and how a MongoDB document becomes a PostgreSQL row.
+"""MongoDB documents → PostgreSQL rows: the users record, its validation, and the batch step.
 
-Validation happens here, once, so that every backend and writer rejects the
-same documents with the same reasons.
+Validation happens here, once, so that every backend and writer rejects the same
+documents with the same reasons. :func:`prepare_batch` turns a batch (decoded, or raw
+BSON from a process worker's queue) into rows to write and rejections to set aside.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, NotRequired
 
+import bson
 from bson import ObjectId, json_util
+from bson.codec_options import CodecOptions
 from bson.json_util import JSONMode, JSONOptions
 from pydantic import (
     AfterValidator,
@@ -118,3 +122,69 @@ def document_to_row(document: Mapping[str, Any]) -> Row:
         user["age"],
         user.get("registered_at"),
     )
+
+
+#: A document as the reader hands it over: decoded, or raw BSON bytes (process workers).
+Document = Mapping[str, Any] | bytes
+Batch = Sequence[Document]
+Transform = Callable[[Mapping[str, Any]], Row]
+
+BSON_OPTIONS: CodecOptions[Any] = CodecOptions(tz_aware=True)
+
+
+def decode(document: Document) -> Mapping[str, Any]:
+    return bson.decode(document, BSON_OPTIONS) if isinstance(document, bytes) else document
+
+
+def decode_batch(batch: Batch) -> list[Mapping[str, Any]]:
+    """Every document of a batch as a mapping; raw BSON is decoded in one C call."""
+    if batch and all(isinstance(item, bytes) for item in batch):
+        return bson.decode_all(b"".join(batch), BSON_OPTIONS)  # type: ignore[arg-type]
+    return [decode(item) for item in batch]
+
+
+def last_id(batch: Batch) -> Any:
+    """The ``_id`` of a batch's last document: where a resumed read starts after."""
+    return decode(batch[-1])["_id"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A document that will not be written, why, and the document itself (Extended JSON)."""
+
+    mongo_id: str
+    reason: str
+    document: str = field(repr=False)
+
+
+@dataclass
+class PreparedBatch:
+    """Rows for the valid documents; rejections for the others; originals kept for later."""
+
+    rows: list[Row]
+    rejections: list[Rejection]
+    documents: list[Mapping[str, Any]] = field(repr=False)
+
+    def reject_rows(self, refused: Mapping[str, str]) -> list[Rejection]:
+        """Rejections for rows PostgreSQL refused, ``refused`` mapping mongo_id → reason."""
+        return [
+            Rejection(key, refused[key], document_json(document))
+            for document in self.documents
+            if (key := mongo_key(document.get("_id"))) in refused
+        ]
+
+
+def prepare_batch(batch: Batch, transform: Transform) -> PreparedBatch:
+    """Validate and transform every document; a ``ValueError`` rejects just that one."""
+    documents = decode_batch(batch)
+    rows: list[Row] = []
+    rejections: list[Rejection] = []
+    for document in documents:
+        try:
+            rows.append(transform(document))
+        except ValueError as exc:
+            reason = describe_errors(exc) if isinstance(exc, ValidationError) else str(exc)
+            rejections.append(
+                Rejection(mongo_key(document.get("_id")), reason, document_json(document))
+            )
+    return PreparedBatch(rows, rejections, documents)
