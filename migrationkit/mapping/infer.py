@@ -591,7 +591,7 @@ def _details(node: PathStats) -> dict[str, Any]:
     return details
 
 
-@dataclass
+@dataclass(eq=False)
 class _ColumnDraft:
     keys: Path
     pg_type: str
@@ -615,7 +615,8 @@ class _Table:
 
 
 def _ordered(types: Iterable[str]) -> tuple[str, ...]:
-    return tuple(sorted(set(types), key=BSON_TYPES.index))
+    # MongoDB's type order, null last: ("int", "long", "null").
+    return tuple(sorted(set(types), key=lambda name: (name == "null", BSON_TYPES.index(name))))
 
 
 def _counts(types: Mapping[str, int]) -> str:
@@ -719,12 +720,12 @@ class _Planner:
         excess = _width(table, self.catch_all) - MAX_COLUMNS
         if excess <= 0:
             return
-        kept = sorted(table.columns, key=lambda c: -c.presence)[: len(table.columns) - excess]
-        dropped = [c for c in table.columns if c not in kept]
-        table.columns = [c for c in table.columns if c in kept]
+        by_presence = sorted(table.columns, key=lambda c: -c.presence)
+        dropped = {id(draft) for draft in by_presence[len(table.columns) - excess :]}
+        table.columns = [c for c in table.columns if id(c) not in dropped]
         where = f"lands in {self.catch_all!r}" if self.catch_all else "is dropped (counted at load)"
         for line in self.lines:
-            if line.column in dropped:
+            if id(line.column) in dropped:
                 line.column, line.store = None, "extra"
                 line.warnings.append(
                     f"past PostgreSQL's {MAX_COLUMNS:,} columns (among the least present): {where}"
