@@ -430,7 +430,7 @@ def _format_row(line: FieldReport, *, main: str) -> tuple[str, str, str, str, st
     else:
         where = "" if line.table == main else f"{line.table}."
         column = f"{where}{line.column} {line.pg_type}" + ("" if line.nullable else " NOT NULL")
-    return (_clip(line.path), present, _clip(types), _clip(column, 48), line.store, line.reason)
+    return (_clip(line.path), present, _clip(types), _clip(column, 56), line.store, line.reason)
 
 
 def _clip(text: str, width: int = 32) -> str:
@@ -527,17 +527,15 @@ def _notes(
             f"fields the sample did not see (and keys that are not columns) land in the "
             f"catch-all jsonb column {catch_all!r} at load time: nothing is dropped"
         )
-    partial = total is None or stats.documents < total
-    if partial:
+    if total is None or stats.documents < total:
+        aside = (
+            f"goes to {catch_all!r} (the column NULL)" if catch_all else "sets the document aside"
+        )
         yield (
-            "types and NOT NULL come from the documents read, not the whole collection: a "
-            "later value of another type "
-            + (f"goes to {catch_all!r} (column NULL) in a nullable column" if catch_all else "")
-            + (
-                " and sets the document aside in a NOT NULL one"
-                if catch_all
-                else "sets the document aside"
-            )
+            f"types and NOT NULL come from the {stats.documents:,} documents read, not the whole "
+            f"collection: at load time a value of another type in a nullable column {aside}; "
+            "in a NOT NULL column, or a NOT NULL field missing, it sets the document aside "
+            "(a dead-letter row with the reason)"
         )
 
 
@@ -860,43 +858,41 @@ class _Planner:
             )
             return
         want = choice or ("flatten" if self.nested in ("flatten", "child") else "jsonb")
-        if want == "child":
-            line.warnings.append("'child' is for arrays; this object is kept as jsonb")
-            want = "jsonb"
         fields = [(key, child) for key, child in node.children.items() if key != MAP_VALUES]
-        if want == "flatten" and (table.base + keys) in self.forced_jsonb:
-            want = "jsonb"
-            line.warnings.append(
-                f"flattening it would pass PostgreSQL's {MAX_COLUMNS:,} columns: jsonb"
-            )
-        if want == "flatten" and fields:
-            line.store = "flatten"
-            line.reason = (
-                f"object flattened: its {len(fields):,} fields are {fold_name(keys[-1])}__* columns"
-            )
-            if node.value_like_keys:
-                where = (
-                    f"land in {self.catch_all!r}"
-                    if self.catch_all
-                    else "are dropped (counted at load)"
-                )
-                line.warnings.append(f"{_value_like_summary(node)}: not columns; they {where}")
-            for key, child in fields:
-                self._field(table, (*keys, key), child, flattened_from=flattened_from or keys)
+        if choice == "jsonb":
+            how = "jsonb, as the overrides say"
+        elif want == "child":
+            how = "'child' is for arrays: kept as jsonb"
+            line.warnings.append(how)
+        elif want == "jsonb":
+            how = "objects are jsonb by default (nested='flatten' or an override to flatten)"
+        elif (table.base + keys) in self.forced_jsonb:
+            how = f"flattening it would pass PostgreSQL's {MAX_COLUMNS:,} columns: jsonb"
+            line.warnings.append(how)
+        elif not fields:
+            how = "no field to flatten (always empty): jsonb"
+        else:
+            self._flatten(table, keys, node, line, fields, flattened_from or keys)
             return
-        how = (
-            "objects are jsonb by default (nested='flatten' or an override to flatten)"
-            if want != choice
-            else "jsonb, as the overrides say"
-        )
-        self._add_column(
-            table,
-            keys,
-            node,
-            line,
-            flattened_from,
-            why=f"object with {node.mean_keys:.1f} keys on average; {how}",
-        )
+        why = f"object with {node.mean_keys:.1f} keys on average; {how}"
+        self._add_column(table, keys, node, line, flattened_from, why=why)
+
+    def _flatten(
+        self,
+        table: _Table,
+        keys: Path,
+        node: PathStats,
+        line: _Line,
+        fields: list[tuple[str, PathStats]],
+        flattened_from: Path,
+    ) -> None:
+        line.store = "flatten"
+        line.reason = f"object flattened: its {len(fields):,} fields are {_folded(keys)}__* columns"
+        if node.value_like_keys:
+            where = f"land in {self.catch_all!r}" if self.catch_all else "are dropped (counted)"
+            line.warnings.append(f"{_value_like_summary(node)}: not columns; they {where}")
+        for key, child in fields:
+            self._field(table, (*keys, key), child, flattened_from=flattened_from)
 
     def _array(
         self,
@@ -911,23 +907,23 @@ class _Planner:
         if want == "flatten":
             line.warnings.append("'flatten' is for objects; an array is jsonb or a child table")
             want = "jsonb"
-        lengths = f"length {node.min_length}-{node.max_length}"
         elements = node.elements
         if want == "child":
             problem = self._child_problem(table, elements)
             if problem is None and elements is not None:
                 self._child(table, keys, elements, line)
                 return
-            line.warnings.append(f"not a child table: {problem}")
+            how = f"not a child table: {problem}"
+            if choice == "child" or not table.base:  # asked for by name, or a shape to look at
+                line.warnings.append(how)
+        elif choice == "jsonb":
+            how = "jsonb, as the overrides say"
+        else:
+            how = "arrays are jsonb by default (nested='child' or an override for a child table)"
         content = f"elements {_counts(elements.types)}" if elements else "always empty"
-        how = (
-            "arrays are jsonb by default (nested='child' or an override for a child table)"
-            if want != choice
-            else "jsonb, as the overrides say"
-        )
-        self._add_column(
-            table, keys, node, line, flattened_from, why=f"array ({lengths}, {content}); {how}"
-        )
+        lengths = f"length {node.min_length}-{node.max_length}"
+        why = f"array ({lengths}, {content}); {how}"
+        self._add_column(table, keys, node, line, flattened_from, why=why)
 
     def _child_problem(self, table: _Table, elements: PathStats | None) -> str | None:
         if table.base:
@@ -998,10 +994,10 @@ def _width(table: _Table, catch_all: str | None) -> int:
 
 def _value_like_summary(node: PathStats) -> str:
     kinds = Counter(node.value_like_keys.values())
-    examples = ", ".join(repr(key) for key in list(node.value_like_keys)[:2])
     more = "+" if node.keys_overflowed else ""
     described = ", ".join(f"{count:,}{more} {kind}" for kind, count in kinds.most_common())
-    return f"keys look like values ({described}; e.g. {examples})"
+    examples = ", ".join(repr(key) for key in list(node.value_like_keys)[:2])
+    return f"keys look like values ({described} keys, e.g. {examples})"
 
 
 def _map_reason(node: PathStats, *, max_keys: int) -> str | None:

@@ -317,7 +317,14 @@ def test_an_array_inside_a_child_element_stays_jsonb() -> None:
     inference = infer(documents, nested="child")
     (child,) = inference.mapping.children
     assert [(c.path, c.pg_type) for c in child.columns] == [("items", "jsonb")]
-    assert "one level of child tables" in line(inference, "orders[].items").warnings[0]
+    assert "one level of child tables" in line(inference, "orders[].items").reason
+
+
+def test_a_child_override_inside_an_element_is_warned_and_stays_jsonb() -> None:
+    documents = with_ids({"orders": [{"items": [{"sku": "a"}]}]})
+    inference = infer(documents, overrides={"orders": "child", "orders[].items": "child"})
+    (warning,) = line(inference, "orders[].items").warnings
+    assert warning.startswith("not a child table: one level of child tables")
 
 
 def test_an_array_of_mixed_elements_stays_jsonb_with_a_warning() -> None:
@@ -354,8 +361,14 @@ def test_an_id_keyed_map_stays_one_jsonb_column_whatever_nested_says(nested: str
 def test_an_id_keyed_map_is_warned_with_the_kind_of_keys() -> None:
     inference = infer(with_ids(*TIERS), nested="flatten")
     (warning,) = line(inference, "tier_and_details").warnings
-    assert warning.startswith("keys look like values (50 hash;")
+    assert warning.startswith("keys look like values (50 hash keys, e.g.")
     assert warning.endswith("one jsonb column, never a column per key")
+
+
+def test_a_map_in_a_single_document_is_recognised_by_its_keys_alone() -> None:
+    document = {"balances": {"2024-01-31": 10, "2024-02-29": 12, "2024-03-31": 9}}
+    mapping = infer(with_ids(document), nested="flatten").mapping
+    assert [(c.name, c.pg_type) for c in mapping.columns] == [("balances", "jsonb")]
 
 
 def test_a_flatten_override_on_an_id_keyed_map_still_gives_one_jsonb_column() -> None:
@@ -537,7 +550,7 @@ def test_the_report_says_unseen_fields_land_in_the_catch_all() -> None:
 
 def test_a_sampled_report_says_types_come_from_the_documents_read() -> None:
     notes = infer(with_ids({"a": 1}), sampled=1, total=100).report.notes
-    assert any("types and NOT NULL come from the documents read" in note for note in notes)
+    assert any("types and NOT NULL come from the 1 documents read" in note for note in notes)
 
 
 def test_the_report_as_a_dict_is_json_with_every_field() -> None:
