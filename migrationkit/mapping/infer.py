@@ -27,6 +27,7 @@ from migrationkit.mapping.spec import (
     TableMapping,
     join_path,
 )
+from migrationkit.mapping.toml import mapping_to_toml
 from migrationkit.mapping.types import bson_type, widen
 
 #: Path part for "each element of this array" (BSON keys cannot contain NUL).
@@ -444,6 +445,16 @@ class Inference:
     mapping: TableMapping
     report: InferenceReport
     stats: FieldStats
+    comments: Mapping[str, str] = field(default_factory=dict)
+    """Per column (``path``, a child's ``orders[].price``): what the sample held there."""
+
+    def to_toml(self) -> str:
+        """The mapping as a ``migrationkit.toml`` table to review, each column annotated."""
+        header = (
+            f"Inferred by migrationkit from {self.report.scope}; "
+            f"{len(self.report.warnings)} warning(s). Review before migrating."
+        )
+        return mapping_to_toml(self.mapping, comments=self.comments, header=header)
 
 
 def infer_mapping(
@@ -511,7 +522,8 @@ def mapping_from_stats(
         warnings=tuple(planner.all_warnings()),
         notes=tuple(_notes(stats, sampled=sampled, total=total, catch_all=catch_all)),
     )
-    return Inference(mapping=mapping, report=report, stats=stats)
+    comments = planner.comments(stats.documents)
+    return Inference(mapping=mapping, report=report, stats=stats, comments=comments)
 
 
 def _notes(
@@ -674,6 +686,22 @@ class _Planner:
             yield from (f"{line.path}: {warning}" for warning in line.warnings)
         for path in sorted(set(self.overrides) - self.used_overrides):
             yield f"override {path!r}: no such field in the documents read"
+
+    def comments(self, documents: int) -> dict[str, str]:
+        """What each column saw, keyed as :func:`mapping_to_toml` looks comments up."""
+        comments = {}
+        for line in self.lines:
+            draft = line.column
+            if draft is None:
+                continue
+            path = join_path(draft.keys)
+            if line.table.base:
+                path = f"{join_path(line.table.keys)}[].{path}"
+            seen = line.freeze(documents)
+            types = ", ".join(f"{name} {count:,}" for name, count in seen.types.items())
+            flags = "".join(f"; ! {warning}" for warning in seen.warnings)
+            comments[path] = f"{seen.presence:.1f}% present: {types}{flags}"
+        return comments
 
     def _column(self, draft: _ColumnDraft) -> Column:
         return Column(

@@ -23,6 +23,7 @@ from migrationkit.mapping.infer import (
     value_like_kind,
 )
 from migrationkit.mapping.spec import Column, TableMapping
+from migrationkit.mapping.toml import mappings_from_toml
 
 
 def infer(documents: list[dict[str, Any]], **options: Any) -> Inference:
@@ -563,3 +564,14 @@ def test_the_report_as_a_dict_is_json_with_every_field() -> None:
 def test_no_documents_give_a_mapping_of_no_columns() -> None:
     mapping = infer([]).mapping
     assert (mapping.columns, mapping.catch_all) == ((), "_extra")
+
+
+def test_the_mapping_written_for_review_reads_back_the_same() -> None:
+    inference = infer(with_ids(AWKWARD), nested="child")
+    assert mappings_from_toml(inference.to_toml()) == {"things": inference.mapping}
+
+
+def test_the_mapping_written_for_review_says_what_each_column_saw() -> None:
+    text = infer(with_ids({"n": 1}, {"n": Int64(2)})).to_toml()
+    (row,) = [text_line for text_line in text.splitlines() if 'path = "n"' in text_line]
+    assert row.endswith("# 100.0% present: int 1, long 1; ! mixed types (int 1, long 1): bigint")
