@@ -55,6 +55,8 @@ SAMPLES: tuple[tuple[str, Any], ...] = (
     ("double 5e-324", 5e-324),
     ("decimal 1.50", Decimal128("1.50")),
     ("decimal 0.1", Decimal128("0.1")),
+    ("decimal 100", Decimal128("100")),
+    ("decimal 0.00", Decimal128("0.00")),
     ("decimal 34 digits", Decimal128("1234567890123456789012345678901234")),
     ("decimal max", Decimal128("9.999999999999999999999999999999999E+6144")),
     ("decimal 1E-6176", Decimal128("1E-6176")),
@@ -121,23 +123,33 @@ WRITERS: dict[str, Writer] = {"copy": _copy, "executemany": _executemany, "inser
 
 @dataclass
 class Fidelity:
-    """One sample: how its column and its jsonb copy came back from each writer."""
+    """One sample: how its column and its jsonb copy came back from each writer.
+
+    Outcomes are ``"exact"``, ``"set aside"`` (never written to the column, kept in the
+    jsonb catch-all) or ``"differs"``; ``notes`` says why, for any that is not exact.
+    """
 
     label: str
     bson_type: str
     pg_type: str
     column: dict[str, str] = field(default_factory=dict)
     jsonb: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def record(self, outcomes: dict[str, str], writer: str, outcome: str, note: str) -> None:
+        outcomes[writer] = outcome
+        if note and note not in self.notes:
+            self.notes.append(note)
 
 
-def _outcome(pg_type: str, kind: str, source: Any, read: Any) -> str:
+def _outcome(pg_type: str, kind: str, source: Any, read: Any) -> tuple[str, str]:
     try:
         back = from_column(pg_type, kind, read)
     except (ValueError, TypeError, ArithmeticError) as exc:
-        return f"reads back as {read!r}, which is not BSON {kind}: {exc}"
+        return "differs", f"reads back as {read!r}, which is not BSON {kind}: {exc}"
     if same_bson(back, source):
-        return "exact"
-    return f"differs: reads back as {to_jsonb(back)}"
+        return "exact", ""
+    return "differs", f"{pg_type} reads back as {to_jsonb(back)}"
 
 
 async def measure_fidelity(connection: Any, *, table: str = "mk_fidelity") -> list[Fidelity]:
@@ -157,7 +169,8 @@ async def measure_fidelity(connection: Any, *, table: str = "mk_fidelity") -> li
             written.append(to_column(pg_type, value))
         except UnfitValue as exc:
             written.append(None)
-            result.column = dict.fromkeys(WRITERS, f"set aside: {exc}")
+            for name in WRITERS:
+                result.record(result.column, name, "set aside", f"set aside: {exc}")
         written.append(to_jsonb(value))
         columns += [f"c{index}", f"j{index}"]
         definitions += [f"c{index} {pg_type}", f"j{index} jsonb"]
@@ -172,29 +185,28 @@ async def measure_fidelity(connection: Any, *, table: str = "mk_fidelity") -> li
         finally:
             await connection.execute(f"DROP TABLE IF EXISTS {quoted}")
         for index, ((_, value), result) in enumerate(zip(SAMPLES, results, strict=True)):
+            column, twin = record[2 * index], record[2 * index + 1]
             if name not in result.column:
-                result.column[name] = _outcome(
-                    result.pg_type, result.bson_type, value, record[2 * index]
-                )
-            result.jsonb[name] = _outcome("jsonb", result.bson_type, value, record[2 * index + 1])
+                outcome, note = _outcome(result.pg_type, result.bson_type, value, column)
+                result.record(result.column, name, outcome, note)
+            outcome, note = _outcome("jsonb", result.bson_type, value, twin)
+            result.record(result.jsonb, name, outcome, f"jsonb: {note}" if note else "")
     return results
 
 
-def _cell(outcomes: dict[str, str]) -> list[str]:
-    return [outcomes[name] for name in WRITERS]
-
-
 def format_fidelity_table(results: Sequence[Fidelity]) -> str:
-    """Markdown: one line per sample, one column per writer, then the jsonb copy."""
-    head = ["value", "BSON type", "column", *WRITERS, "jsonb (every writer)"]
+    """Markdown: one line per sample, one column per writer, the jsonb copy, and why."""
+    head = ["value", "BSON type", "column", *WRITERS, "jsonb (each writer)", "how it differs"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for result in results:
-        jsonb = set(result.jsonb.values())
-        jsonb_cell = (
-            jsonb.pop()
-            if len(jsonb) == 1
-            else "; ".join(f"{name}: {outcome}" for name, outcome in result.jsonb.items())
-        )
-        cells = [result.label, result.bson_type, result.pg_type, *_cell(result.column), jsonb_cell]
+        jsonb = sorted(set(result.jsonb.values()))
+        cells = [
+            result.label,
+            result.bson_type,
+            result.pg_type,
+            *(result.column[name] for name in WRITERS),
+            "/".join(jsonb),
+            "; ".join(result.notes),
+        ]
         lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
     return "\n".join(lines)

@@ -37,12 +37,11 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
-from bson import encode as bson_encode
 from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.datetime_ms import DatetimeMS
@@ -103,7 +102,8 @@ TYPE_MAP: tuple[BsonTypeInfo, ...] = (
         "datetime (aware, UTC)",
         "timestamptz",
         "to the millisecond, before 1970 too; outside years 1-9999 it arrives as "
-        "DatetimeMS: set aside with the reason (jsonb keeps its milliseconds)",
+        "DatetimeMS, and asyncpg writes 0001-01-01T00:00:00Z as -infinity: both set aside "
+        "with the reason (jsonb keeps them exactly)",
     ),
     BsonTypeInfo(
         "null",
@@ -489,7 +489,13 @@ def _to_timestamptz(value: Any, kind: str) -> Any:
             f"date {int(value)} ms since 1970 is outside Python's datetime range "
             "(years 1-9999), so not a timestamptz here"
         )
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if moment == _YEAR_ONE:
+        raise UnfitValue("0001-01-01T00:00:00Z: asyncpg would write it as -infinity")
+    return moment
+
+
+_YEAR_ONE = datetime(1, 1, 1, tzinfo=UTC)
 
 
 def _to_bytea(value: Any, kind: str) -> Any:
@@ -561,7 +567,8 @@ def from_column(pg_type: str, bson_kind: str, value: Any) -> Any:
     if pg_type in ("integer", "bigint", "numeric") and bson_kind in ("int", "long"):
         return Int64(value) if bson_kind == "long" else int(value)
     if pg_type == "numeric":
-        return Decimal128(value)
+        # asyncpg reads numeric 100000 as Decimal('1.0E+5'): back to PostgreSQL's own scale.
+        return Decimal128(_expanded(value))
     if pg_type == "text":
         if bson_kind == "objectId":
             return ObjectId(value)
@@ -600,24 +607,75 @@ def comparable(pg_type: str, value: Any) -> Any:
     return value
 
 
-def _plain_decimal(number: Decimal) -> str:
-    if not number.is_finite():
-        return str(number)
+def _expanded(number: Decimal) -> Decimal:
+    """``number`` without a positive exponent (``1.0E+5`` → ``100000``), as numeric holds it."""
     sign, digits, exponent = number.as_tuple()
-    if isinstance(exponent, int) and exponent > 0:  # 1E+5 is 100000 in numeric
-        number = Decimal((sign, digits + (0,) * exponent, 0))
-    return str(number)
+    if isinstance(exponent, int) and exponent > 0:
+        return Decimal((sign, digits + (0,) * exponent, 0))
+    return number
+
+
+def _plain_decimal(number: Decimal) -> str:
+    return str(_expanded(number)) if number.is_finite() else str(number)
 
 
 def same_bson(left: Any, right: Any) -> bool:
-    """Whether two values are the same BSON value (type, bits and key order)."""
-    options: CodecOptions[Any] = CodecOptions(uuid_representation=UuidRepresentation.STANDARD)
-    try:
-        return bson_encode({"v": left}, codec_options=options) == bson_encode(
-            {"v": right}, codec_options=options
-        )
-    except (UnicodeEncodeError, ValueError, TypeError, OverflowError):
-        return to_jsonb(left) == to_jsonb(right)
+    """Whether two values are the same BSON value: type, bits (``-0.0``, NaN) and key order.
+
+    Python types that encode alike compare alike (a naive and an aware datetime of the
+    same instant, ``uuid.UUID`` and its subtype-4 ``Binary``, a ``DBRef`` and its document).
+    """
+    kind = bson_type(left)
+    if kind != bson_type(right):
+        return False
+    compare = _SAME.get(kind)
+    return compare(left, right) if compare is not None else bool(left == right)
+
+
+def _same_object(left: Any, right: Any) -> bool:
+    left = left.as_doc() if isinstance(left, DBRef) else left
+    right = right.as_doc() if isinstance(right, DBRef) else right
+    return list(left) == list(right) and all(same_bson(left[k], right[k]) for k in left)
+
+
+def _same_array(left: Any, right: Any) -> bool:
+    return len(left) == len(right) and all(map(same_bson, left, right))
+
+
+def _milliseconds(value: Any) -> int:
+    if isinstance(value, DatetimeMS):
+        return int(value)
+    moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    delta: timedelta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def _uuid_bytes(value: Any) -> bytes:
+    return value.bytes if isinstance(value, uuid.UUID) else bytes(value)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_SAME: dict[str, Callable[[Any, Any], bool]] = {
+    "object": _same_object,
+    "array": _same_array,
+    "double": lambda a, b: repr(float(a)) == repr(float(b)),
+    "date": lambda a, b: _milliseconds(a) == _milliseconds(b),
+    "uuid": lambda a, b: _uuid_bytes(a) == _uuid_bytes(b),
+    "binData": lambda a, b: bytes(a) == bytes(b) and _subtype(a) == _subtype(b),
+    "decimal": lambda a, b: a.bid == b.bid,
+    "string": lambda a, b: str(a) == str(b),
+    "int": lambda a, b: int(a) == int(b),
+    "long": lambda a, b: int(a) == int(b),
+    "bool": lambda a, b: a is b,
+    "regex": lambda a, b: a.pattern == b.pattern and a.flags == b.flags,
+    "javascript": lambda a, b: str(a) == str(b),
+    "javascriptWithScope": lambda a, b: str(a) == str(b) and _same_object(a.scope, b.scope),
+}
+
+
+def _subtype(value: Any) -> int:
+    return int(value.subtype) if isinstance(value, Binary) else 0
 
 
 # -- widening ------------------------------------------------------------------------------
