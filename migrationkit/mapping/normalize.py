@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from bson import Binary
 from pydantic import ValidationError
 
 from migrationkit.mapping.spec import VALIDATORS, ChildTable, Column, TableMapping, split_path
@@ -212,7 +214,7 @@ class Normalizer:
         document_id = document.get("_id", _MISSING)
         if document_id is _MISSING:
             raise DocumentRejected("the document has no _id")
-        key = mongo_key(document_id)
+        key = document_key(document_id)
         row: list[Any] = [None] * self._width
         row[0] = key
         children: dict[str, list[Row]] = (
@@ -408,6 +410,28 @@ class Normalizer:
             raise DocumentRejected(f"field {step.label}: {reason}")
         state.kept_aside.append(step.label)
         return element
+
+
+def document_key(document_id: Any) -> str:
+    """:func:`migrationkit.models.mongo_key`, also for ``uuid.UUID`` ids.
+
+    A subtype-4 binary decodes as ``uuid.UUID`` or as ``Binary`` depending on the
+    driver's options; both get the key the ``Binary`` gets, so a key never depends on them.
+    """
+    try:
+        return mongo_key(document_id)
+    except ValueError:  # json_util refuses native UUIDs without a representation
+        return mongo_key(_uuids_as_binary(document_id))
+
+
+def _uuids_as_binary(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return Binary.from_uuid(value)
+    if isinstance(value, dict):
+        return {key: _uuids_as_binary(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_uuids_as_binary(item) for item in value]
+    return value
 
 
 def _kind(value: Any, path: str) -> str:
