@@ -68,7 +68,8 @@ def test_the_upsert_updates_parents_then_replaces_every_staged_documents_child_r
     parent, delete, insert = upsert_statements(ORDERS)
     assert 'ON CONFLICT ("mongo_id") DO UPDATE SET "Total €" = EXCLUDED."Total €"' in parent
     assert delete == (
-        'DELETE FROM "orders__lines" WHERE "mongo_id" IN (SELECT "mongo_id" FROM "mk_stage__Orders ""2024""")'
+        'DELETE FROM "orders__lines" WHERE "mongo_id" IN '
+        '(SELECT "mongo_id" FROM "mk_stage__Orders ""2024""")'
     )
     assert insert.startswith(
         'INSERT INTO "orders__lines" ("mongo_id", "position", "sku", "_extra")'
