@@ -45,6 +45,7 @@ from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectI
 from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.datetime_ms import DatetimeMS
+from bson.tz_util import utc as _BSON_UTC
 
 from migrationkit.mapping.spec import PG_TYPE_HOLDS
 
@@ -286,35 +287,62 @@ def _enc_key(raw: Any) -> str:
     return key
 
 
-def _in_jsonb_order(keys: list[str]) -> bool:
-    # jsonb orders keys by UTF-8 length, then bytewise; code point order is UTF-8 byte order.
-    previous, previous_length = "", -1
-    for key in keys:
-        length = len(key) if key.isascii() else len(key.encode("utf-8"))
-        if length < previous_length or (length == previous_length and key < previous):
-            return False
-        previous, previous_length = key, length
-    return True
-
-
 def _enc_object(value: Mapping[str, Any]) -> dict[str, Any]:
-    out = {_enc_key(key): _encode(item) for key, item in value.items()}
-    keys = list(out)
-    if not _in_jsonb_order(keys):
-        out["$keys"] = keys
+    # The hot path of every jsonb column: plain keys and plain values are handled inline
+    # (no call per item), and jsonb's key order (UTF-8 length, then bytes; code point
+    # order is UTF-8 byte order) is checked on the way.
+    out: dict[str, Any] = {}
+    in_order = True
+    previous, previous_length = "", -1
+    for raw, item in value.items():
+        if type(raw) is str and raw.isascii() and raw[:1] != "$" and "\x00" not in raw:
+            key, length = raw, len(raw)
+        else:
+            key = _enc_key(raw)
+            length = len(key.encode("utf-8"))
+        if in_order and (
+            length < previous_length or (length == previous_length and key < previous)
+        ):
+            in_order = False
+        previous, previous_length = key, length
+        kind = type(item)
+        if kind is str:
+            out[key] = item if item.isascii() and "\x00" not in item else _enc_str(item)
+        elif kind is int:
+            out[key] = item if _INT32[0] <= item < _INT32[1] else _enc_int(item)
+        elif kind is bool or item is None:
+            out[key] = item
+        else:
+            out[key] = _encode(item)
+    if not in_order:
+        out["$keys"] = list(out)
     return out
 
 
 def _enc_array(value: Iterable[Any]) -> list[Any]:
-    return [_encode(item) for item in value]
+    out: list[Any] = []
+    append = out.append
+    for item in value:
+        kind = type(item)
+        if kind is str:
+            append(item if item.isascii() and "\x00" not in item else _enc_str(item))
+        elif kind is int:
+            append(item if _INT32[0] <= item < _INT32[1] else _enc_int(item))
+        elif kind is bool or item is None:
+            append(item)
+        else:
+            append(_encode(item))
+    return out
 
 
 def _enc_datetime(value: datetime) -> dict[str, Any]:
     spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
-    if value.tzinfo is None:
+    zone = value.tzinfo
+    if zone is None:
         return {"$date": value.isoformat(timespec=spec)}
-    utc = value.astimezone(UTC).replace(tzinfo=None)
-    return {"$date": utc.isoformat(timespec=spec) + "Z"}
+    if zone is not _BSON_UTC and zone is not UTC:
+        value = value.astimezone(UTC)
+    return {"$date": value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"}
 
 
 def _enc_binary(value: bytes) -> dict[str, Any]:
@@ -338,8 +366,40 @@ def _enc_code(value: Code) -> dict[str, Any]:
 
 
 def _enc_decimal(value: Decimal128) -> dict[str, Any]:
-    # str(Decimal128) drops the sign of NaN and sNaN; the Decimal's string keeps every bit.
-    return {"$numberDecimal": str(value.to_decimal())}
+    return {"$numberDecimal": decimal_text(value)}
+
+
+def decimal_text(value: Decimal128) -> str:
+    """The exact text of a Decimal128, as ``str(value.to_decimal())`` but several times faster.
+
+    (``str(Decimal128)`` itself drops the sign of NaN and sNaN.)
+    """
+    bid = value.bid
+    high = int.from_bytes(bid[8:], "little")
+    sign = "-" if high >> 63 else ""
+    if (high & _NAN_MASK) == _NAN_MASK:
+        return sign + ("sNaN" if (high & _SNAN_MASK) == _SNAN_MASK else "NaN")
+    if (high & _INF_MASK) == _INF_MASK:
+        return sign + "Infinity"
+    if (high & _FORM_2_MASK) == _FORM_2_MASK:  # a coefficient above 10**34: zero
+        return str(value.to_decimal())
+    exponent = ((high >> 49) & 0x3FFF) - 6176
+    digits = str(((high & 0x1FFFFFFFFFFFF) << 64) | int.from_bytes(bid[:8], "little"))
+    adjusted = exponent + len(digits) - 1
+    if exponent <= 0 and adjusted >= -6:
+        if exponent == 0:
+            return sign + digits
+        if len(digits) > -exponent:
+            return f"{sign}{digits[:exponent]}.{digits[exponent:]}"
+        return f"{sign}0.{'0' * (-exponent - len(digits))}{digits}"
+    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{sign}{mantissa}E{'+' if adjusted >= 0 else ''}{adjusted}"
+
+
+_NAN_MASK = 0x7C << 56
+_SNAN_MASK = 0x7E << 56
+_INF_MASK = 0x78 << 56
+_FORM_2_MASK = 0x60 << 56
 
 
 _ENCODERS: dict[type, Callable[[Any], Any]] = {
@@ -387,9 +447,13 @@ def _encode(value: Any) -> Any:
     raise UnfitValue(f"a Python {type(value).__name__} is not a BSON value")
 
 
+# Built once: json.dumps/json.loads with options build a new encoder or decoder per call.
+_JSON_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 def to_jsonb(value: Any) -> str:
     """JSON text that survives PostgreSQL ``jsonb`` and decodes to the same BSON value."""
-    return json.dumps(_encode(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _JSON_ENCODE(_encode(value))
 
 
 def _dec_binary(payload: Mapping[str, str]) -> Any:
@@ -448,9 +512,12 @@ def _object_hook(obj: dict[str, Any]) -> Any:
     return out
 
 
+_JSON_DECODE = json.JSONDecoder(object_hook=_object_hook).decode
+
+
 def from_jsonb(text: str) -> Any:
     """The value :func:`to_jsonb` encoded, also after a round trip through ``jsonb``."""
-    return json.loads(text, object_hook=_object_hook)
+    return _JSON_DECODE(text)
 
 
 # -- columns: to asyncpg and back ----------------------------------------------------------
@@ -465,7 +532,7 @@ def _to_integer(value: Any, kind: str) -> Any:
 def _to_numeric(value: Any, kind: str) -> Any:
     if kind != "decimal":
         return Decimal(int(value))
-    number = value.to_decimal()
+    number = Decimal(decimal_text(value))  # a third of to_decimal()'s time
     if number.is_snan():
         raise UnfitValue("Decimal128 sNaN has no numeric form")
     if number.is_signed() and (number.is_nan() or number.is_zero()):
