@@ -288,23 +288,16 @@ def _enc_key(raw: Any) -> str:
 
 
 def _enc_object(value: Mapping[str, Any]) -> dict[str, Any]:
-    # The hot path of every jsonb column: plain keys and plain values are handled inline
-    # (no call per item), and jsonb's key order (UTF-8 length, then bytes; code point
-    # order is UTF-8 byte order) is checked on the way.
+    # The hot path of every jsonb column. Documents of a collection share their key sets,
+    # so what the keys become (escaped or not, in jsonb's order or not) is worked out once
+    # per key set; plain values are then handled inline, without a call per item.
+    keys = tuple(value)
+    plan = _KEY_PLANS.get(keys)
+    if plan is None:
+        plan = _key_plan(keys)
+    emitted, in_order = plan
     out: dict[str, Any] = {}
-    in_order = True
-    previous, previous_length = "", -1
-    for raw, item in value.items():
-        if type(raw) is str and raw.isascii() and raw[:1] != "$" and "\x00" not in raw:
-            key, length = raw, len(raw)
-        else:
-            key = _enc_key(raw)
-            length = len(key.encode("utf-8"))
-        if in_order and (
-            length < previous_length or (length == previous_length and key < previous)
-        ):
-            in_order = False
-        previous, previous_length = key, length
+    for key, item in zip(emitted, value.values(), strict=True):
         kind = type(item)
         if kind is str:
             out[key] = item if item.isascii() and "\x00" not in item else _enc_str(item)
@@ -315,8 +308,28 @@ def _enc_object(value: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = _encode(item)
     if not in_order:
-        out["$keys"] = list(out)
+        out["$keys"] = list(emitted)
     return out
+
+
+_KEY_PLANS: dict[tuple[Any, ...], tuple[tuple[str, ...], bool]] = {}
+_MAX_KEY_PLANS = 4096  # maps keyed by ids have a key set per document: keep the cache small
+
+
+def _key_plan(keys: tuple[Any, ...]) -> tuple[tuple[str, ...], bool]:
+    """The keys as jsonb gets them, and whether jsonb keeps them in this order.
+
+    jsonb orders keys by UTF-8 length, then bytewise (code point order is UTF-8 order).
+    """
+    emitted = tuple(_enc_key(key) for key in keys)
+    sizes = [len(key.encode("utf-8")) for key in emitted]
+    in_order = all(
+        (sizes[i], emitted[i]) < (sizes[i + 1], emitted[i + 1]) for i in range(len(keys) - 1)
+    )
+    if len(_KEY_PLANS) >= _MAX_KEY_PLANS:
+        _KEY_PLANS.clear()
+    _KEY_PLANS[keys] = (emitted, in_order)
+    return emitted, in_order
 
 
 def _enc_array(value: Iterable[Any]) -> list[Any]:
