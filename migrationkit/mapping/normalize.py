@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from bson import Binary
+from bson import Binary, ObjectId
 from pydantic import ValidationError
 
 from migrationkit.mapping.spec import VALIDATORS, ChildTable, Column, TableMapping, split_path
 from migrationkit.mapping.types import (
     _TYPE_NAMES,
+    PLAIN_PG_TYPES,
     UnfitValue,
     bson_type,
     column_converter,
@@ -71,6 +73,7 @@ class _ColumnStep:
     writes: frozenset[str]  # the accepted BSON types other than null
     takes_null: bool
     expected: str
+    pg_type: str
     convert: Callable[[Any, str], Any]
     keep_aside: bool
 
@@ -86,6 +89,7 @@ class _Level:
     children: list[tuple[str, _ChildPlan]]
     drops: list[tuple[str, str]]
     named: frozenset[str]
+    fill: _FillColumns | None = None  # generated from ``columns``, see _generate_fill
 
 
 @dataclass(slots=True)
@@ -114,6 +118,9 @@ _new_tuple = tuple.__new__
 
 # -- compiling -----------------------------------------------------------------------------
 
+#: ``fill(obj, row, state)`` → (how many of the level's column keys ``obj`` has, catch-all).
+_FillColumns = Callable[[Mapping[str, Any], list[Any], "_State"], tuple[int, dict[str, Any] | None]]
+
 _Entry = tuple[tuple[str, ...], str, Any]  # (keys relative to the level, kind, payload)
 
 
@@ -124,6 +131,7 @@ def _column_step(column: Column, index: int, label: str) -> _ColumnStep:
         writes=frozenset(column.bson_types) - {"null"},
         takes_null="null" in column.bson_types,
         expected=" or ".join(column.bson_types),
+        pg_type=column.pg_type,
         convert=column_converter(column.pg_type),
         keep_aside=column.on_mismatch == "extra",
     )
@@ -150,7 +158,92 @@ def _build_level(
     named = [c[0] for c in level.columns] + [k for k, _ in level.objects]
     named += [k for k, _ in level.children] + [k for k, _ in level.drops]
     level.named = frozenset((*named, *extra_named))
+    level.fill = _generate_fill(level)
     return level
+
+
+def _generate_fill(level: _Level) -> _FillColumns:
+    """Python source for one level's columns, compiled: a straight block per column.
+
+    Per document this is the innermost loop; written out per column, with each key,
+    step and converter bound as a constant, it costs about a third less than looping
+    over the column tuples (measured on USERS). Only the plain case is inline: a value
+    of a type the column writes. Nulls, mismatches and unfit values go to
+    :func:`_column_fallback`. Names and keys never enter the source, only indexes.
+    """
+    namespace: dict[str, Any] = {
+        "MISSING": _MISSING,
+        "TYPE_NAME": _TYPE_NAMES.get,
+        "kind_of": _kind,
+        "fallback": _column_fallback,
+        "UnfitValue": UnfitValue,
+        "CATCH_ALL": level.catch_all,
+    }
+    lines = ["def fill(obj, row, state):", "    get = obj.get", "    found = 0", "    extra = None"]
+    for number, (key, index, writes, convert, step) in enumerate(level.columns):
+        namespace |= {f"K{number}": key, f"S{number}": step, f"C{number}": convert}
+        namespace[f"W{number}"] = writes
+        lines += [
+            f"    value = get(K{number}, MISSING)",
+            "    if value is not MISSING:",
+            "        found += 1",
+            f"        kind = TYPE_NAME(type(value)) or kind_of(value, S{number}.label)",
+            *_write_lines(number, int(index), step),
+            "        else:",
+            f"            extra = fallback(S{number}, K{number}, value, kind, None, "
+            "state, extra, CATCH_ALL)",
+        ]
+    lines.append("    return found, extra")
+    exec(compile("\n".join(lines), f"<mapping level {level.prefix!r}>", "exec"), namespace)
+    fill: _FillColumns = namespace["fill"]
+    return fill
+
+
+def _write_lines(number: int, index: int, step: _ColumnStep) -> list[str]:
+    """The generated lines that write a value of a type the column takes."""
+    if step.pg_type in PLAIN_PG_TYPES:
+        return [f"        if kind in W{number}:", f"            row[{index}] = value"]
+    lines = []
+    if step.pg_type == "text" and "string" in step.writes:  # most strings need no check
+        lines += [
+            '        if kind == "string" and value.isascii() and "\\x00" not in value:',
+            f"            row[{index}] = value",
+        ]
+    return [
+        *lines,
+        f"        {'elif' if lines else 'if'} kind in W{number}:",
+        "            try:",
+        f"                row[{index}] = C{number}(value, kind)",
+        "            except UnfitValue as exc:",
+        f"                extra = fallback(S{number}, K{number}, value, kind, str(exc), "
+        "state, extra, CATCH_ALL)",
+    ]
+
+
+def _column_fallback(
+    step: _ColumnStep,
+    key: str,
+    value: Any,
+    kind: str,
+    reason: str | None,
+    state: _State,
+    extra: dict[str, Any] | None,
+    catch_all: bool,
+) -> dict[str, Any] | None:
+    """A value that is not plainly written: an accepted null, a mismatch, an unfit value."""
+    if reason is None:
+        if kind == "null" and step.takes_null:
+            if catch_all:  # recorded, so that null and missing stay distinct
+                extra = {} if extra is None else extra
+                extra[key] = None
+            return extra
+        reason = _mismatch(step.expected, value, kind)
+    if not step.keep_aside:
+        raise DocumentRejected(f"field {step.label}: {reason}")
+    extra = {} if extra is None else extra
+    extra[key] = value
+    state.kept_aside.append(step.label)
+    return extra
 
 
 def _child_plan(child: ChildTable) -> _ChildPlan:
@@ -205,7 +298,11 @@ class Normalizer:
         self._top = _build_level(
             entries, catch_all=self._catch_all, prefix="", extra_named=("_id",)
         )
+        self._flat = not (self._top.objects or self._top.children or self._top.drops)
+        self._top_fill = _generate_fill(self._top)
         self._required = tuple(required)
+        # A tuple of the required columns' values, in one C call.
+        self._required_values = operator.itemgetter(*(i for i, _ in required), 0, 0)
         self._validator = VALIDATORS.get(mapping.validator) if mapping.validator else None
 
     def __call__(self, document: Mapping[str, Any]) -> DocumentRows:
@@ -214,22 +311,32 @@ class Normalizer:
         document_id = document.get("_id", _MISSING)
         if document_id is _MISSING:
             raise DocumentRejected("the document has no _id")
-        key = document_key(document_id)
+        key = str(document_id) if type(document_id) is ObjectId else document_key(document_id)
         row: list[Any] = [None] * self._width
         row[0] = key
         children: dict[str, list[Row]] = (
             {plan.table: [] for plan in self._children} if self._children else {}
         )
         state = _new_tuple(_State, (key, children, [], []))
-        extra = self._walk(self._top, document, row, state, found=1)
-        for index, path in self._required:
-            if row[index] is None:
-                raise DocumentRejected(f"field {path}: required, missing")
+        top = self._top
+        if self._flat:  # only columns at the top: skip the general walk (USERS)
+            found, extra = self._top_fill(document, row, state)
+            if found + 1 != len(document):
+                extra = self._unnamed(top, document, state, extra)
+        else:
+            extra = self._walk(top, document, row, state, found=1)
+        if self._required and None in self._required_values(row):
+            self._reject_missing(row)
         if self._catch_all and extra:
             row[-1] = to_jsonb(extra)
         dropped = tuple(state.dropped) if state.dropped else _NONE
         kept_aside = tuple(state.kept_aside) if state.kept_aside else _NONE
         return _new_tuple(DocumentRows, (key, tuple(row), children, dropped, kept_aside))
+
+    def _reject_missing(self, row: list[Any]) -> None:
+        for index, path in self._required:
+            if row[index] is None:
+                raise DocumentRejected(f"field {path}: required, missing")
 
     def _validate(self, document: Mapping[str, Any]) -> Mapping[str, Any]:
         assert self._validator is not None
@@ -245,35 +352,9 @@ class Normalizer:
         self, level: _Level, obj: Mapping[str, Any], row: list[Any], state: _State, *, found: int
     ) -> dict[str, Any] | None:
         """Fill ``row`` from one object level; return what it leaves for the catch-all."""
-        extra: dict[str, Any] | None = None
-        get = obj.get
-        type_names = _TYPE_NAMES
-        for key, index, writes, convert, step in level.columns:
-            value = get(key, _MISSING)
-            if value is _MISSING:
-                continue
-            found += 1
-            kind = type_names.get(type(value)) or _kind(value, step.label)
-            if kind in writes:
-                try:
-                    row[index] = convert(value, kind)
-                    continue
-                except UnfitValue as exc:
-                    reason = str(exc)
-            elif kind == "null" and step.takes_null:
-                if level.catch_all:
-                    if extra is None:
-                        extra = {}
-                    extra[key] = None
-                continue
-            else:
-                reason = _mismatch(step.expected, value, kind)
-            if not step.keep_aside:
-                raise DocumentRejected(f"field {step.label}: {reason}")
-            if extra is None:
-                extra = {}
-            extra[key] = value
-            state.kept_aside.append(step.label)
+        assert level.fill is not None
+        found_here, extra = level.fill(obj, row, state)
+        found += found_here
         if level.objects or level.children or level.drops:
             extra, found = self._walk_nested(level, obj, row, state, extra, found)
         if found != len(obj):

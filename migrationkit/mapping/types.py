@@ -615,6 +615,11 @@ _CONVERTERS: dict[str, Converter] = {
 }
 
 
+#: Column types for which the decoded value (of a BSON type the column holds) is already
+#: what asyncpg writes: no conversion, no check.
+PLAIN_PG_TYPES = frozenset({"integer", "bigint", "double precision", "boolean"})
+
+
 def column_converter(pg_type: str) -> Converter:
     """``convert(value, bson_type)`` → what asyncpg writes to a ``pg_type`` column.
 
