@@ -17,7 +17,14 @@ from pydantic import ValidationError
 from migrationkit.mapping.fidelity import SAMPLES
 from migrationkit.mapping.normalize import DocumentRejected, compile_mapping, normalize
 from migrationkit.mapping.restore import restore_document
-from migrationkit.mapping.spec import USERS, ChildTable, Column, MappingError, TableMapping
+from migrationkit.mapping.spec import (
+    USERS,
+    ChildTable,
+    Column,
+    MappingError,
+    TableMapping,
+    join_path,
+)
 from migrationkit.mapping.types import (
     DEFAULT_PG_TYPE,
     UnfitValue,
@@ -306,6 +313,12 @@ def test_awkward_keys_can_be_columns() -> None:
     rows = normalize(mapping, document)
     assert rows.row[1:-1] == ("A", "a", 5, Decimal128("1.50").to_decimal(), True, "значение")
     assert extra(rows) == {"a": {"b": "not the dotted key"}}
+
+
+def test_keys_that_look_like_code_are_only_keys() -> None:
+    key = "\"); import os  # \n'\\."
+    mapping = table(column(join_path([key]), "text", "string", name="k"))
+    assert normalize(mapping, {"_id": 1, key: "v"}).row[1] == "v"
 
 
 # -- flattened objects ----------------------------------------------------------------------
