@@ -470,12 +470,12 @@ def test_compiling_an_invalid_mapping_raises_every_problem() -> None:
 
 
 def test_normalize_compiles_each_mapping_once() -> None:
-    from migrationkit.mapping import normalize as module
+    from migrationkit.mapping.normalize import _cached
 
-    module._cached.cache_clear()
+    _cached.cache_clear()
     for _ in range(3):
         normalize(USERS, seeded_users(1)[0])
-    assert module._cached.cache_info().misses == 1
+    assert _cached.cache_info().misses == 1
 
 
 def test_the_documents_themselves_are_not_changed() -> None:
