@@ -84,12 +84,11 @@ class _Level:
 
     prefix: str
     catch_all: bool
-    columns: list[tuple[str, int, frozenset[str], Callable[[Any, str], Any], _ColumnStep]]
+    columns: list[tuple[str, int, frozenset[str], Callable[[Any, str], Any] | None, _ColumnStep]]
     objects: list[tuple[str, _Level]]
     children: list[tuple[str, _ChildPlan]]
     drops: list[tuple[str, str]]
     named: frozenset[str]
-    fill: _FillColumns | None = None  # generated from ``columns``, see _generate_fill
 
 
 @dataclass(slots=True)
@@ -118,9 +117,6 @@ _new_tuple = tuple.__new__
 
 # -- compiling -----------------------------------------------------------------------------
 
-#: ``fill(obj, row, state)`` → (how many of the level's column keys ``obj`` has, catch-all).
-_FillColumns = Callable[[Mapping[str, Any], list[Any], "_State"], tuple[int, dict[str, Any] | None]]
-
 _Entry = tuple[tuple[str, ...], str, Any]  # (keys relative to the level, kind, payload)
 
 
@@ -147,7 +143,8 @@ def _build_level(
         if rest:
             nested.setdefault(head, []).append((rest, kind, payload))
         elif kind == "column":
-            level.columns.append((head, payload.index, payload.writes, payload.convert, payload))
+            convert = None if payload.pg_type in PLAIN_PG_TYPES else payload.convert
+            level.columns.append((head, payload.index, payload.writes, convert, payload))
         elif kind == "child":
             level.children.append((head, payload))
         else:
@@ -158,66 +155,41 @@ def _build_level(
     named = [c[0] for c in level.columns] + [k for k, _ in level.objects]
     named += [k for k, _ in level.children] + [k for k, _ in level.drops]
     level.named = frozenset((*named, *extra_named))
-    level.fill = _generate_fill(level)
     return level
 
 
-def _generate_fill(level: _Level) -> _FillColumns:
-    """Python source for one level's columns, compiled: a straight block per column.
+def _fill_columns(
+    level: _Level, obj: Mapping[str, Any], row: list[Any], state: _State
+) -> tuple[int, dict[str, Any] | None]:
+    """Write one level's columns; how many of their keys ``obj`` has, and the catch-all.
 
-    Per document this is the innermost loop; written out per column, with each key,
-    step and converter bound as a constant, it costs about a third less than looping
-    over the column tuples (measured on USERS). Only the plain case is inline: a value
-    of a type the column writes. Nulls, mismatches and unfit values go to
-    :func:`_column_fallback`. Names and keys never enter the source, only indexes.
+    The innermost loop, per column of every document: a value of a type the column
+    writes is written here (plain types without even a call); anything else (a null,
+    a mismatch, an unfit value) goes to :func:`_column_fallback`.
     """
-    namespace: dict[str, Any] = {
-        "MISSING": _MISSING,
-        "TYPE_NAME": _TYPE_NAMES.get,
-        "kind_of": _kind,
-        "fallback": _column_fallback,
-        "UnfitValue": UnfitValue,
-        "CATCH_ALL": level.catch_all,
-    }
-    lines = ["def fill(obj, row, state):", "    get = obj.get", "    found = 0", "    extra = None"]
-    for number, (key, index, writes, convert, step) in enumerate(level.columns):
-        namespace |= {f"K{number}": key, f"S{number}": step, f"C{number}": convert}
-        namespace[f"W{number}"] = writes
-        lines += [
-            f"    value = get(K{number}, MISSING)",
-            "    if value is not MISSING:",
-            "        found += 1",
-            f"        kind = TYPE_NAME(type(value)) or kind_of(value, S{number}.label)",
-            *_write_lines(number, int(index), step),
-            "        else:",
-            f"            extra = fallback(S{number}, K{number}, value, kind, None, "
-            "state, extra, CATCH_ALL)",
-        ]
-    lines.append("    return found, extra")
-    exec(compile("\n".join(lines), f"<mapping level {level.prefix!r}>", "exec"), namespace)
-    fill: _FillColumns = namespace["fill"]
-    return fill
-
-
-def _write_lines(number: int, index: int, step: _ColumnStep) -> list[str]:
-    """The generated lines that write a value of a type the column takes."""
-    if step.pg_type in PLAIN_PG_TYPES:
-        return [f"        if kind in W{number}:", f"            row[{index}] = value"]
-    lines = []
-    if step.pg_type == "text" and "string" in step.writes:  # most strings need no check
-        lines += [
-            '        if kind == "string" and value.isascii() and "\\x00" not in value:',
-            f"            row[{index}] = value",
-        ]
-    return [
-        *lines,
-        f"        {'elif' if lines else 'if'} kind in W{number}:",
-        "            try:",
-        f"                row[{index}] = C{number}(value, kind)",
-        "            except UnfitValue as exc:",
-        f"                extra = fallback(S{number}, K{number}, value, kind, str(exc), "
-        "state, extra, CATCH_ALL)",
-    ]
+    found = 0
+    extra: dict[str, Any] | None = None
+    get = obj.get
+    type_name = _TYPE_NAMES.get
+    for key, index, writes, convert, step in level.columns:
+        value = get(key, _MISSING)
+        if value is _MISSING:
+            continue
+        found += 1
+        kind = type_name(type(value)) or _kind(value, step.label)
+        if kind not in writes:
+            extra = _column_fallback(step, key, value, kind, None, state, extra, level.catch_all)
+        elif convert is None:
+            row[index] = value
+        else:
+            try:
+                row[index] = convert(value, kind)
+            except UnfitValue as exc:
+                reason = str(exc)
+                extra = _column_fallback(
+                    step, key, value, kind, reason, state, extra, level.catch_all
+                )
+    return found, extra
 
 
 def _column_fallback(
@@ -299,7 +271,6 @@ class Normalizer:
             entries, catch_all=self._catch_all, prefix="", extra_named=("_id",)
         )
         self._flat = not (self._top.objects or self._top.children or self._top.drops)
-        self._top_fill = _generate_fill(self._top)
         self._required = tuple(required)
         # A tuple of the required columns' values, in one C call.
         self._required_values = operator.itemgetter(*(i for i, _ in required), 0, 0)
@@ -320,7 +291,7 @@ class Normalizer:
         state = _new_tuple(_State, (key, children, [], []))
         top = self._top
         if self._flat:  # only columns at the top: skip the general walk (USERS)
-            found, extra = self._top_fill(document, row, state)
+            found, extra = _fill_columns(top, document, row, state)
             if found + 1 != len(document):
                 extra = self._unnamed(top, document, state, extra)
         else:
@@ -352,8 +323,7 @@ class Normalizer:
         self, level: _Level, obj: Mapping[str, Any], row: list[Any], state: _State, *, found: int
     ) -> dict[str, Any] | None:
         """Fill ``row`` from one object level; return what it leaves for the catch-all."""
-        assert level.fill is not None
-        found_here, extra = level.fill(obj, row, state)
+        found_here, extra = _fill_columns(level, obj, row, state)
         found += found_here
         if level.objects or level.children or level.drops:
             extra, found = self._walk_nested(level, obj, row, state, extra, found)
