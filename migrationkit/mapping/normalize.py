@@ -272,7 +272,8 @@ class Normalizer:
         )
         self._flat = not (self._top.objects or self._top.children or self._top.drops)
         self._required = tuple(required)
-        # A tuple of the required columns' values, in one C call.
+        # The required columns' values in one C call; the key (row[0], never None) twice
+        # on the end so that itemgetter always returns a tuple, also for one column.
         self._required_values = operator.itemgetter(*(i for i, _ in required), 0, 0)
         self._validator = VALIDATORS.get(mapping.validator) if mapping.validator else None
 
