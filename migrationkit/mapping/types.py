@@ -313,7 +313,7 @@ def _enc_object(value: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _KEY_PLANS: dict[tuple[Any, ...], tuple[tuple[str, ...], bool]] = {}
-_MAX_KEY_PLANS = 4096  # maps keyed by ids have a key set per document: keep the cache small
+_MAX_KEY_PLANS = 4096  # maps keyed by ids have a key set per document: bound the cache
 
 
 def _key_plan(keys: tuple[Any, ...]) -> tuple[tuple[str, ...], bool]:
@@ -326,9 +326,8 @@ def _key_plan(keys: tuple[Any, ...]) -> tuple[tuple[str, ...], bool]:
     in_order = all(
         (sizes[i], emitted[i]) < (sizes[i + 1], emitted[i + 1]) for i in range(len(keys) - 1)
     )
-    if len(_KEY_PLANS) >= _MAX_KEY_PLANS:
-        _KEY_PLANS.clear()
-    _KEY_PLANS[keys] = (emitted, in_order)
+    if len(_KEY_PLANS) < _MAX_KEY_PLANS:  # full: the shapes seen first stay, the rest is computed
+        _KEY_PLANS[keys] = (emitted, in_order)
     return emitted, in_order
 
 
