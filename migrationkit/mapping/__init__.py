@@ -1,0 +1,72 @@
+"""Mappings: how any MongoDB collection becomes PostgreSQL tables, every BSON value kept.
+
+``spec`` says what a mapping is, ``types`` what each BSON type becomes (and the lossless
+jsonb encoding), ``normalize`` turns one document into rows, ``restore`` turns rows back
+into the document, ``toml`` reads and writes mappings, ``sql`` holds the statements,
+``fidelity`` measures what each writer keeps. All of it is pure Python: no database is
+needed to use it or to test it (``fidelity`` takes a connection you pass in).
+"""
+
+from migrationkit.mapping.normalize import (
+    DocumentRejected,
+    DocumentRows,
+    Normalizer,
+    compile_mapping,
+    document_key,
+    normalize,
+)
+from migrationkit.mapping.restore import restore_document
+from migrationkit.mapping.spec import (
+    USERS,
+    VALIDATORS,
+    ChildTable,
+    Column,
+    MappingError,
+    TableMapping,
+    join_path,
+    split_path,
+)
+from migrationkit.mapping.toml import mapping_from_dict, mapping_to_toml, mappings_from_toml
+from migrationkit.mapping.types import (
+    MAPPING_BSON_OPTIONS,
+    TYPE_MAP,
+    UnfitValue,
+    bson_type,
+    comparable,
+    format_type_map,
+    from_jsonb,
+    same_bson,
+    to_jsonb,
+    widen,
+)
+
+__all__ = [
+    "MAPPING_BSON_OPTIONS",
+    "TYPE_MAP",
+    "USERS",
+    "VALIDATORS",
+    "ChildTable",
+    "Column",
+    "DocumentRejected",
+    "DocumentRows",
+    "MappingError",
+    "Normalizer",
+    "TableMapping",
+    "UnfitValue",
+    "bson_type",
+    "comparable",
+    "compile_mapping",
+    "document_key",
+    "format_type_map",
+    "from_jsonb",
+    "join_path",
+    "mapping_from_dict",
+    "mapping_to_toml",
+    "mappings_from_toml",
+    "normalize",
+    "restore_document",
+    "same_bson",
+    "split_path",
+    "to_jsonb",
+    "widen",
+]
