@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 
 class Observer(Protocol):
+    """Hears what a run does (batches read and done, queues, retries): metrics, widgets."""
+
     def run_started(self, *, backend: str, workers: int, total: int | None) -> None: ...
 
     def batch_read(self, *, backend: str, rows: int, seconds: float) -> None: ...

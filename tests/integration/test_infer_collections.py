@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from migrationkit import Endpoints, MongoConnectionHandler
-from migrationkit.mapping.infer import Inference, infer_mapping
-from migrationkit.mapping.normalize import normalize
-from migrationkit.mapping.samples import CustomerFactory
-from migrationkit.mapping.spec import Column
-from migrationkit.mapping.toml import mappings_from_toml
-from migrationkit.mapping.types import MAPPING_BSON_OPTIONS
+from migrationkit._mapping.infer import Inference, infer_mapping
+from migrationkit._mapping.normalize import normalize
+from migrationkit._mapping.spec import Column
+from migrationkit._mapping.toml import mappings_from_toml
+from migrationkit._mapping.types import MAPPING_BSON_OPTIONS
+from migrationkit.workshop.samples import CustomerFactory
 
 pytestmark = pytest.mark.integration
 

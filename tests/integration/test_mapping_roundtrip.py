@@ -12,11 +12,19 @@ import pytest
 from bson import Decimal128, Int64, ObjectId
 
 from migrationkit import Endpoints
-from migrationkit.mapping.fidelity import SAMPLES, format_fidelity_table, measure_fidelity
-from migrationkit.mapping.normalize import DocumentRows, compile_mapping
-from migrationkit.mapping.restore import restore_document
-from migrationkit.mapping.spec import ChildTable, Column, TableMapping
-from migrationkit.mapping.sql import (
+from migrationkit._mapping.normalize import DocumentRows, compile_mapping
+from migrationkit._mapping.restore import restore_document
+from migrationkit._mapping.spec import ChildTable, Column, TableMapping
+from migrationkit._mapping.types import (
+    DEFAULT_PG_TYPE,
+    bson_type,
+    comparable,
+    from_jsonb,
+    same_bson,
+    to_jsonb,
+)
+from migrationkit._target.fidelity import SAMPLES, format_fidelity_table, measure_fidelity
+from migrationkit._target.mapping_sql import (
     create_table_statements,
     drop_table_statements,
     insert_statement,
@@ -25,14 +33,6 @@ from migrationkit.mapping.sql import (
     stage_table_statements,
     truncate_stage_statement,
     upsert_statements,
-)
-from migrationkit.mapping.types import (
-    DEFAULT_PG_TYPE,
-    bson_type,
-    comparable,
-    from_jsonb,
-    same_bson,
-    to_jsonb,
 )
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from bson import Binary, Code, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 
-from migrationkit.mapping.infer import (
+from migrationkit._mapping.infer import (
     ITEMS,
     FieldReport,
     FieldStats,
@@ -22,8 +22,8 @@ from migrationkit.mapping.infer import (
     infer_mapping,
     value_like_kind,
 )
-from migrationkit.mapping.spec import Column, TableMapping
-from migrationkit.mapping.toml import mappings_from_toml
+from migrationkit._mapping.spec import Column, TableMapping
+from migrationkit._mapping.toml import mappings_from_toml
 
 
 def infer(documents: list[dict[str, Any]], **options: Any) -> Inference:

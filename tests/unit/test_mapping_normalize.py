@@ -14,10 +14,9 @@ from bson import Binary, Decimal128, Int64, ObjectId
 from bson.datetime_ms import DatetimeMS
 from pydantic import ValidationError
 
-from migrationkit.mapping.fidelity import SAMPLES
-from migrationkit.mapping.normalize import DocumentRejected, compile_mapping, normalize
-from migrationkit.mapping.restore import restore_document
-from migrationkit.mapping.spec import (
+from migrationkit._mapping.normalize import DocumentRejected, compile_mapping, normalize
+from migrationkit._mapping.restore import restore_document
+from migrationkit._mapping.spec import (
     USERS,
     ChildTable,
     Column,
@@ -25,7 +24,7 @@ from migrationkit.mapping.spec import (
     TableMapping,
     join_path,
 )
-from migrationkit.mapping.types import (
+from migrationkit._mapping.types import (
     DEFAULT_PG_TYPE,
     UnfitValue,
     bson_type,
@@ -33,8 +32,9 @@ from migrationkit.mapping.types import (
     same_bson,
     to_column,
 )
-from migrationkit.models import describe_errors, document_to_row
-from migrationkit.seeding import UserFactory
+from migrationkit._normalize.rows import describe_errors, document_to_row
+from migrationkit._target.fidelity import SAMPLES
+from migrationkit.workshop.seeding import UserFactory
 
 
 def column(path: str, pg_type: str, *kinds: str, **options: Any) -> Column:
@@ -470,7 +470,7 @@ def test_compiling_an_invalid_mapping_raises_every_problem() -> None:
 
 
 def test_normalize_compiles_each_mapping_once() -> None:
-    from migrationkit.mapping.normalize import _cached
+    from migrationkit._mapping.normalize import _cached
 
     _cached.cache_clear()
     for _ in range(3):

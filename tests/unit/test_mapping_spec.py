@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from migrationkit.errors import ConfigurationError
-from migrationkit.mapping.spec import (
+from migrationkit._errors import ConfigurationError
+from migrationkit._mapping.spec import (
     KIT_COLUMNS,
     MAX_COLUMNS,
     USERS,
@@ -18,7 +18,7 @@ from migrationkit.mapping.spec import (
     join_path,
     split_path,
 )
-from migrationkit.models import ROW_COLUMNS
+from migrationkit._normalize.rows import ROW_COLUMNS
 
 
 def text(path: str, name: str | None = None, **options: object) -> Column:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from migrationkit.mapping.spec import USERS, ChildTable, Column, TableMapping
-from migrationkit.mapping.sql import (
+from migrationkit._mapping.spec import USERS, ChildTable, Column, TableMapping
+from migrationkit._target.mapping_sql import (
     create_table_statements,
     drop_table_statements,
     insert_statement,

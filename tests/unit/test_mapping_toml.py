@@ -6,8 +6,8 @@ import tomllib
 
 import pytest
 
-from migrationkit.mapping.spec import USERS, ChildTable, Column, MappingError, TableMapping
-from migrationkit.mapping.toml import mapping_from_dict, mapping_to_toml, mappings_from_toml
+from migrationkit._mapping.spec import USERS, ChildTable, Column, MappingError, TableMapping
+from migrationkit._mapping.toml import mapping_from_dict, mapping_to_toml, mappings_from_toml
 
 NESTED = TableMapping(
     collection="sample_analytics.customers",

@@ -15,9 +15,8 @@ from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectI
 from bson.binary import UuidRepresentation
 from bson.datetime_ms import DatetimeMS
 
-from migrationkit.mapping.fidelity import SAMPLES
-from migrationkit.mapping.spec import BSON_TYPES, PG_TYPE_HOLDS
-from migrationkit.mapping.types import (
+from migrationkit._mapping.spec import BSON_TYPES, PG_TYPE_HOLDS
+from migrationkit._mapping.types import (
     DEFAULT_PG_TYPE,
     MAPPING_BSON_OPTIONS,
     TYPE_MAP,
@@ -33,6 +32,7 @@ from migrationkit.mapping.types import (
     to_jsonb,
     widen,
 )
+from migrationkit._target.fidelity import SAMPLES
 
 SAMPLE_IDS = [label for label, _ in SAMPLES]
 SAMPLE_VALUES = [value for _, value in SAMPLES]

@@ -14,6 +14,8 @@ from migrationkit._executors.worker import run_worker
 
 
 class ClusterMigrationAsyncio(ClusterMigrationBase):
+    """Workers as tasks on the caller's event loop, fed through bounded ``asyncio.Queue``s."""
+
     name = "asyncio"
 
     def _start_workers(self) -> None:

@@ -28,6 +28,8 @@ def describe_exit(exitcode: int | None) -> str:
 
 
 class ClusterMigrationMultiprocessing(BlockingQueueCluster):
+    """Workers as spawned processes fed raw BSON through ``multiprocessing`` queues."""
+
     name = "multiprocessing"
     # Raw BSON pickles as plain bytes; decoding moves from the parent to the children.
     reads_raw_bson = True

@@ -18,6 +18,8 @@ THREAD_STOP_TIMEOUT_S = 10.0
 
 
 class ClusterMigrationThreading(BlockingQueueCluster):
+    """Workers as threads, each running its own event loop, fed through ``queue.Queue``s."""
+
     name = "threading"
 
     def _new_queue(self, maxsize: int) -> Any:

@@ -23,8 +23,7 @@ from bson import Binary, Code, Decimal128, Int64, MaxKey, MinKey, ObjectId, Rege
 from bson.binary import UuidRepresentation
 from bson.datetime_ms import DatetimeMS
 
-from migrationkit.mapping.sql import insert_statement, quote_identifier
-from migrationkit.mapping.types import (
+from migrationkit._mapping.types import (
     DEFAULT_PG_TYPE,
     UnfitValue,
     bson_type,
@@ -33,6 +32,7 @@ from migrationkit.mapping.types import (
     to_column,
     to_jsonb,
 )
+from migrationkit._target.mapping_sql import insert_statement, quote_identifier
 
 _UUID = uuid.UUID("1b4e28ba-2fa1-11d2-883f-0016d3cca427")
 
@@ -117,7 +117,7 @@ async def _insert(connection: Any, table: str, columns: Sequence[str], rows: Seq
         await connection.execute(statement, *row)
 
 
-#: The writers compared, as :mod:`migrationkit.writers` has them (with explicit columns).
+#: The writers compared, as :mod:`migrationkit._target.writers` has them (with explicit columns).
 WRITERS: dict[str, Writer] = {"copy": _copy, "executemany": _executemany, "insert": _insert}
 
 

@@ -47,7 +47,7 @@ from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.datetime_ms import DatetimeMS
 from bson.tz_util import utc as _BSON_UTC
 
-from migrationkit.mapping.spec import PG_TYPE_HOLDS
+from migrationkit._mapping.spec import PG_TYPE_HOLDS
 
 #: How a mapping reads documents: dates outside Python's range arrive as ``DatetimeMS``
 #: (instead of failing the whole batch), subtype-4 binaries as ``uuid.UUID``, and invalid

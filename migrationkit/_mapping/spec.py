@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from migrationkit.errors import ConfigurationError
-from migrationkit.models import USER
-from migrationkit.registry import Registry
+from migrationkit._errors import ConfigurationError
+from migrationkit._normalize.rows import USER
+from migrationkit._registry import Registry
 
 #: BSON type names as MongoDB's ``$type`` spells them, plus ``uuid`` (binary subtype 4).
 BSON_TYPES: tuple[str, ...] = (
@@ -54,7 +54,7 @@ BSON_TYPES: tuple[str, ...] = (
 
 #: The BSON types each PostgreSQL column type holds; ``null`` fits every column (NULL).
 #: A wider set than one type is a declared widening (``int`` in ``bigint``), see
-#: :mod:`migrationkit.mapping.types` for what each choice keeps.
+#: :mod:`migrationkit._mapping.types` for what each choice keeps.
 PG_TYPE_HOLDS: dict[str, frozenset[str]] = {
     "integer": frozenset({"int", "null"}),
     "bigint": frozenset({"int", "long", "null"}),
@@ -137,7 +137,7 @@ class TableMapping:
     """How documents of ``collection`` become rows of ``table`` (see the module docstring).
 
     The key is always ``_id``, stored as ``mongo_id text`` by
-    :func:`migrationkit.models.mongo_key`. ``validator`` names a registered
+    :func:`migrationkit._normalize.rows.mongo_key`. ``validator`` names a registered
     per-document check (:data:`VALIDATORS`), e.g. ``"users"``.
     """
 
@@ -355,7 +355,7 @@ def _validate_user(document: Mapping[str, Any]) -> Mapping[str, Any]:
 
 VALIDATORS.register("users", _validate_user)
 
-#: The workshop's users table, exactly as :func:`migrationkit.models.document_to_row` writes it.
+#: The workshop's users table, exactly as :func:`~migrationkit.document_to_row` writes it.
 USERS = TableMapping(
     collection="users",
     table="users",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from migrationkit.mapping.spec import MAX_IDENTIFIER_BYTES, ChildTable, Column, TableMapping
+from migrationkit._mapping.spec import MAX_IDENTIFIER_BYTES, ChildTable, Column, TableMapping
 
 
 def quote_identifier(name: str) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from migrationkit.mapping.spec import (
+from migrationkit._mapping.spec import (
     BSON_TYPES,
     KIT_COLUMNS,
     MAX_COLUMNS,
@@ -27,8 +27,8 @@ from migrationkit.mapping.spec import (
     TableMapping,
     join_path,
 )
-from migrationkit.mapping.toml import mapping_to_toml
-from migrationkit.mapping.types import bson_type, widen
+from migrationkit._mapping.toml import mapping_to_toml
+from migrationkit._mapping.types import bson_type, widen
 
 #: Path part for "each element of this array" (BSON keys cannot contain NUL).
 ITEMS = "\x00[]"

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from migrationkit.mapping.spec import ChildTable, Column, TableMapping, split_path
-from migrationkit.mapping.types import from_column, from_jsonb
+from migrationkit._mapping.spec import ChildTable, Column, TableMapping, split_path
+from migrationkit._mapping.types import from_column, from_jsonb
 
 _ABSENT: Any = object()
 

@@ -31,8 +31,8 @@ from typing import Any, NamedTuple
 from bson import Binary, ObjectId
 from pydantic import ValidationError
 
-from migrationkit.mapping.spec import VALIDATORS, ChildTable, Column, TableMapping, split_path
-from migrationkit.mapping.types import (
+from migrationkit._mapping.spec import VALIDATORS, ChildTable, Column, TableMapping, split_path
+from migrationkit._mapping.types import (
     _TYPE_NAMES,
     PLAIN_PG_TYPES,
     UnfitValue,
@@ -40,7 +40,7 @@ from migrationkit.mapping.types import (
     column_converter,
     to_jsonb,
 )
-from migrationkit.models import describe_errors, mongo_key
+from migrationkit._normalize.rows import describe_errors, mongo_key
 
 Row = tuple[Any, ...]
 
@@ -465,7 +465,7 @@ class Normalizer:
 
 
 def document_key(document_id: Any) -> str:
-    """:func:`migrationkit.models.mongo_key`, also for ``uuid.UUID`` ids.
+    """:func:`migrationkit._normalize.rows.mongo_key`, also for ``uuid.UUID`` ids.
 
     A subtype-4 binary decodes as ``uuid.UUID`` or as ``Binary`` depending on the
     driver's options; both get the key the ``Binary`` gets, so a key never depends on them.

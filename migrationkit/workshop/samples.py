@@ -4,7 +4,7 @@
 address, a ``tier_and_details`` map keyed by random hex ids, arrays of account numbers,
 birthdates (some before 1970), Decimal128 balances, orders with line items, and fields
 whose type varies (int or int64, int or Decimal128, a zip code as text or a number).
-As in :mod:`migrationkit.seeding`, Faker fills small pools once and each document is a
+As in :mod:`migrationkit.workshop.seeding`, Faker fills small pools once and each document is a
 cheap, reproducible combination of them.
 """
 

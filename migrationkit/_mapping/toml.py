@@ -31,7 +31,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from migrationkit.mapping.spec import (
+from migrationkit._mapping.spec import (
     PG_TYPE_HOLDS,
     ChildTable,
     Column,
@@ -126,7 +126,7 @@ def mapping_to_toml(
     """The mapping as a ``[mappings.<collection>]`` table of ``migrationkit.toml``.
 
     ``comments`` maps a column's path (a child's: ``"orders[].price"``) to a note
-    written after its line, e.g. what :mod:`migrationkit.mapping.infer` saw there;
+    written after its line, e.g. what :mod:`migrationkit._mapping.infer` saw there;
     ``header`` is a comment above the table.
     """
     comments = comments or {}

@@ -2,12 +2,13 @@
 
 ``spec`` says what a mapping is, ``types`` what each BSON type becomes (and the lossless
 jsonb encoding), ``normalize`` turns one document into rows, ``restore`` turns rows back
-into the document, ``toml`` reads and writes mappings, ``sql`` holds the statements,
-``fidelity`` measures what each writer keeps. All of it is pure Python: no database is
-needed to use it or to test it (``fidelity`` takes a connection you pass in).
+into the document, ``toml`` reads and writes mappings, ``infer`` proposes one from a
+sample. All of it is pure Python; the SQL for a mapping is in
+:mod:`migrationkit._target.mapping_sql`, and :mod:`migrationkit._target.fidelity`
+measures what each writer keeps.
 """
 
-from migrationkit.mapping.normalize import (
+from migrationkit._mapping.normalize import (
     DocumentRejected,
     DocumentRows,
     Normalizer,
@@ -15,8 +16,8 @@ from migrationkit.mapping.normalize import (
     document_key,
     normalize,
 )
-from migrationkit.mapping.restore import restore_document
-from migrationkit.mapping.spec import (
+from migrationkit._mapping.restore import restore_document
+from migrationkit._mapping.spec import (
     USERS,
     VALIDATORS,
     ChildTable,
@@ -26,8 +27,8 @@ from migrationkit.mapping.spec import (
     join_path,
     split_path,
 )
-from migrationkit.mapping.toml import mapping_from_dict, mapping_to_toml, mappings_from_toml
-from migrationkit.mapping.types import (
+from migrationkit._mapping.toml import mapping_from_dict, mapping_to_toml, mappings_from_toml
+from migrationkit._mapping.types import (
     MAPPING_BSON_OPTIONS,
     TYPE_MAP,
     UnfitValue,

@@ -1,6 +1,6 @@
 """Microbenchmark: microseconds per document to normalize, for users and nested customers.
 
-Run ``python -m migrationkit.mapping.microbench [documents]``. Each figure is the best
+Run ``python -m migrationkit.workshop.microbench [documents]``. Each figure is the best
 of seven passes over the same documents (the cases take turns), so it measures the
 normalizer, not the machine's other work; ``document_to_row`` is today's users path.
 """
@@ -16,10 +16,10 @@ from typing import Any
 
 from bson import Decimal128, ObjectId
 
-from migrationkit.mapping.normalize import compile_mapping
-from migrationkit.mapping.spec import USERS, ChildTable, Column, TableMapping
-from migrationkit.models import document_to_row
-from migrationkit.seeding import UserFactory
+from migrationkit._mapping.normalize import compile_mapping
+from migrationkit._mapping.spec import USERS, ChildTable, Column, TableMapping
+from migrationkit._normalize.rows import document_to_row
+from migrationkit.workshop.seeding import UserFactory
 
 _START = datetime(2015, 1, 1, tzinfo=UTC)
 
