@@ -32,7 +32,16 @@ from migrationkit._executors.dispatch import DISPATCHERS, Dispatcher, LeastLoade
 from migrationkit._executors.ranges import RangeExecutor, RangeFailedError
 from migrationkit._executors.stats import WorkerStats
 from migrationkit._executors.worker import Sink, SinkOpener, WorkerJob
+from migrationkit._mapping.spec import (
+    USERS,
+    ChildTable,
+    Column,
+    MappingError,
+    TableMapping,
+    users_mapping,
+)
 from migrationkit._normalize.rows import (
+    Normalized,
     PreparedBatch,
     Rejection,
     Transform,
@@ -56,7 +65,7 @@ from migrationkit._source.repository import UserMongoRepository
 from migrationkit._target.connection import PostgresConnectionHandler, ReconnectingConnection
 from migrationkit._target.dead_letters import DeadLetterRepository
 from migrationkit._target.loader import BatchLoader, PostgresTarget, postgres_sink
-from migrationkit._target.users import UserPostgresRepository
+from migrationkit._target.table import TableRepository, UserPostgresRepository
 from migrationkit._target.writers import ROW_WRITERS, RowWriter
 
 __version__ = "0.1.0"
@@ -65,13 +74,16 @@ __all__ = [
     "DISPATCHERS",
     "ROW_WRITERS",
     "TRANSFORMS",
+    "USERS",
     "BatchLoader",
     "ChangeHistoryLostError",
+    "ChildTable",
     "ClusterMigrationAsyncio",
     "ClusterMigrationBase",
     "ClusterMigrationFactory",
     "ClusterMigrationMultiprocessing",
     "ClusterMigrationThreading",
+    "Column",
     "ConfigurationError",
     "CountingProgress",
     "DeadLetterRepository",
@@ -79,10 +91,12 @@ __all__ = [
     "Endpoints",
     "IntegrityCheckError",
     "LeastLoaded",
+    "MappingError",
     "Migration",
     "MigrationKitError",
     "MigrationReport",
     "MongoConnectionHandler",
+    "Normalized",
     "NullObserver",
     "NullProgress",
     "Observer",
@@ -101,6 +115,8 @@ __all__ = [
     "Settings",
     "Sink",
     "SinkOpener",
+    "TableMapping",
+    "TableRepository",
     "TqdmProgress",
     "Transform",
     "TransientFaultError",
@@ -122,5 +138,6 @@ __all__ = [
     "resolve_settings",
     "run_migration",
     "run_verify",
+    "users_mapping",
     "verify",
 ]

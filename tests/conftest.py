@@ -19,8 +19,9 @@ from migrationkit import (
     PostgresConnectionHandler,
     Settings,
     UserMongoRepository,
-    UserPostgresRepository,
 )
+from migrationkit._mapping.spec import users_mapping
+from migrationkit._target.table import UserPostgresRepository
 from migrationkit._target.tables import drop_target
 
 _names = itertools.count()
@@ -83,7 +84,7 @@ async def target(settings: Settings) -> AsyncIterator[UserPostgresRepository]:
     async with PostgresConnectionHandler(settings.pg_dsn.get_secret_value()) as pool:
         repository = UserPostgresRepository(pool, table=settings.pg_table)
         yield repository
-        await drop_target(pool, settings.pg_table)
+        await drop_target(pool, users_mapping(settings.pg_table))
 
 
 @pytest.fixture

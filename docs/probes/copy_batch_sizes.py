@@ -15,10 +15,11 @@ from pathlib import Path
 import asyncpg
 from bson import ObjectId
 
+from migrationkit._mapping.spec import users_mapping
 from migrationkit._normalize.rows import ROW_COLUMNS, document_to_row
 from migrationkit._servers.embedded import EmbeddedServers
+from migrationkit._target.table import UserPostgresRepository
 from migrationkit._target.tables import create_target, drop_target
-from migrationkit._target.users import UserPostgresRepository
 from migrationkit.workshop.lessons.simulation import user_documents
 
 TABLE = "probe_copy_users"
@@ -30,8 +31,8 @@ async def main() -> None:
     rows = [document_to_row({**d, "_id": ObjectId()}) for d in user_documents(200_000)]
     connection = await asyncpg.connect(endpoints.pg_dsn)
     table = UserPostgresRepository(connection, table=TABLE)
-    await drop_target(connection, TABLE)
-    await create_target(connection, TABLE)
+    await drop_target(connection, users_mapping(TABLE))
+    await create_target(connection, users_mapping(TABLE))
     try:
         for batch in (200_000, 50_000, 10_000, 5_000):
             trials = []
@@ -51,7 +52,7 @@ async def main() -> None:
             await connection.copy_records_to_table(TABLE, records=[row], columns=ROW_COLUMNS)
         print(f"one-row COPY: {(time.perf_counter() - started) / 200 * 1e3:.2f} ms a call")
     finally:
-        await drop_target(connection, TABLE)
+        await drop_target(connection, users_mapping(TABLE))
         await connection.close()
 
 

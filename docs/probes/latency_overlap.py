@@ -26,6 +26,7 @@ from pathlib import Path
 import asyncpg
 
 from migrationkit import Endpoints, Settings, UserMongoRepository, migrate
+from migrationkit._mapping.spec import users_mapping
 from migrationkit._servers.embedded import EmbeddedServers
 from migrationkit._source.connection import MongoConnectionHandler
 from migrationkit._target.connection import PostgresConnectionHandler
@@ -60,7 +61,7 @@ async def sweep(endpoints: Endpoints, *, rows: int, batch: int, repeats: int) ->
                     trials[backend, workers, delay_ms].append(report.rows_per_s)
     print_table({key: statistics.median(rates) for key, rates in trials.items()})
     async with PostgresConnectionHandler(endpoints.pg_dsn) as pool:
-        await drop_target(pool, NAME)
+        await drop_target(pool, users_mapping(NAME))
 
 
 async def round_trips(endpoints: Endpoints, *, count: int = 200) -> None:

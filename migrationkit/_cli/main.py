@@ -23,6 +23,7 @@ from migrationkit._cli.doctor import add_doctor_parser, cmd_doctor
 from migrationkit._errors import ConfigurationError, IntegrityCheckError, MigrationKitError
 from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.dispatch import DISPATCHERS
+from migrationkit._mapping.spec import users_mapping
 from migrationkit._normalize.transforms import TRANSFORMS
 from migrationkit._observe.logs import LogFormat, configure_logging, current_run_id, run_scope
 from migrationkit._observe.observe import Observer
@@ -345,7 +346,7 @@ async def cmd_rejects(args: argparse.Namespace) -> None:
     settings = load_settings(args)
     endpoints = await asyncio.to_thread(resolve_endpoints, settings)
     async with PostgresConnectionHandler(endpoints.pg_dsn) as pool:
-        await create_target(pool, settings.pg_table)
+        await create_target(pool, users_mapping(settings.pg_table))
         dead_letters = DeadLetterRepository(pool, table=settings.pg_table)
         total = await dead_letters.count()
         for record in await dead_letters.latest(limit=args.limit):

@@ -23,15 +23,21 @@ from __future__ import annotations
 import functools
 import json
 import operator
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from bson import Binary, ObjectId
+from bson import ObjectId
 from pydantic import ValidationError
 
-from migrationkit._mapping.spec import VALIDATORS, ChildTable, Column, TableMapping, split_path
+from migrationkit._mapping.spec import (
+    VALIDATORS,
+    ChildTable,
+    Column,
+    TableMapping,
+    is_users_mapping,
+    split_path,
+)
 from migrationkit._mapping.types import (
     _TYPE_NAMES,
     PLAIN_PG_TYPES,
@@ -40,7 +46,7 @@ from migrationkit._mapping.types import (
     column_converter,
     to_jsonb,
 )
-from migrationkit._normalize.rows import describe_errors, mongo_key
+from migrationkit._normalize.rows import Transform, describe_errors, document_to_row, mongo_key
 
 Row = tuple[Any, ...]
 
@@ -464,26 +470,8 @@ class Normalizer:
         return element
 
 
-def document_key(document_id: Any) -> str:
-    """:func:`migrationkit._normalize.rows.mongo_key`, also for ``uuid.UUID`` ids.
-
-    A subtype-4 binary decodes as ``uuid.UUID`` or as ``Binary`` depending on the
-    driver's options; both get the key the ``Binary`` gets, so a key never depends on them.
-    """
-    try:
-        return mongo_key(document_id)
-    except ValueError:  # json_util refuses native UUIDs without a representation
-        return mongo_key(_uuids_as_binary(document_id))
-
-
-def _uuids_as_binary(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return Binary.from_uuid(value)
-    if isinstance(value, dict):
-        return {key: _uuids_as_binary(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_uuids_as_binary(item) for item in value]
-    return value
+#: The key of an ``_id``: one function for the whole kit.
+document_key = mongo_key
 
 
 def _kind(value: Any, path: str) -> str:
@@ -517,3 +505,14 @@ def _cached(mapping: TableMapping) -> Normalizer:
 def normalize(mapping: TableMapping, document: Mapping[str, Any]) -> DocumentRows:
     """The rows of one document (the compiled plan is cached per mapping)."""
     return _cached(mapping)(document)
+
+
+def transform_for(mapping: TableMapping) -> Transform:
+    """The transform that writes ``mapping``'s rows (picklable, for process workers).
+
+    The built-in users mapping keeps its fast path, :func:`document_to_row` (same rows,
+    same reasons; about 2.5 µs a document less than the general normalizer).
+    """
+    if is_users_mapping(mapping):
+        return document_to_row
+    return functools.partial(normalize, mapping)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from migrationkit._errors import ConfigurationError
@@ -368,3 +368,13 @@ USERS = TableMapping(
     catch_all=None,
     validator="users",
 )
+
+
+def users_mapping(table: str = "users", collection: str | None = None) -> TableMapping:
+    """The built-in users mapping, for a users table of another name (the lessons' copies)."""
+    return replace(USERS, table=table, collection=collection or table)
+
+
+def is_users_mapping(mapping: TableMapping) -> bool:
+    """Whether ``mapping`` is the built-in users mapping (under any table name)."""
+    return replace(mapping, table=USERS.table, collection=USERS.collection) == USERS

@@ -43,21 +43,17 @@ from typing import Any
 
 from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from bson.binary import UuidRepresentation
-from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.datetime_ms import DatetimeMS
 from bson.tz_util import utc as _BSON_UTC
 
 from migrationkit._mapping.spec import PG_TYPE_HOLDS
+from migrationkit._normalize.rows import BSON_OPTIONS
 
 #: How a mapping reads documents: dates outside Python's range arrive as ``DatetimeMS``
 #: (instead of failing the whole batch), subtype-4 binaries as ``uuid.UUID``, and invalid
 #: UTF-8 as lone surrogates (set aside with a reason, instead of failing the batch).
-MAPPING_BSON_OPTIONS: CodecOptions[Any] = CodecOptions(
-    tz_aware=True,
-    datetime_conversion=DatetimeConversion.DATETIME_AUTO,
-    uuid_representation=UuidRepresentation.STANDARD,
-    unicode_decode_error_handler="surrogateescape",
-)
+#: How documents are decoded (the kit's one set of options).
+MAPPING_BSON_OPTIONS = BSON_OPTIONS
 
 _INT32 = (-(2**31), 2**31)
 _INT64 = (-(2**63), 2**63)

@@ -8,14 +8,17 @@ BSON from a process worker's queue) into rows to write and rejections to set asi
 from __future__ import annotations
 
 import math
+import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any, NotRequired, Protocol
 
 import bson
-from bson import ObjectId, json_util
-from bson.codec_options import CodecOptions
+from bson import Binary, ObjectId, json_util
+from bson.binary import UuidRepresentation
+from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.json_util import JSONMode, JSONOptions
 from pydantic import (
     AfterValidator,
@@ -94,12 +97,24 @@ def mongo_key(document_id: Any) -> str:
     """
     if isinstance(document_id, ObjectId):
         return str(document_id)
-    return json_util.dumps(document_id, json_options=_RELAXED)
+    # A subtype-4 binary decodes as uuid.UUID or as Binary, by the driver's options: both
+    # get the key the Binary gets, so that a key never depends on them.
+    return json_util.dumps(_uuids_as_binary(document_id), json_options=_RELAXED)
+
+
+def _uuids_as_binary(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return Binary.from_uuid(value)
+    if isinstance(value, dict):
+        return {key: _uuids_as_binary(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_uuids_as_binary(item) for item in value]
+    return value
 
 
 def document_json(document: Mapping[str, Any]) -> str:
     """The document as relaxed Extended JSON: BSON types stay readable (``{"$oid": …}``)."""
-    return json_util.dumps(document, json_options=_RELAXED)
+    return json_util.dumps(_uuids_as_binary(document), json_options=_RELAXED)
 
 
 def describe_errors(error: ValidationError) -> str:
@@ -127,9 +142,34 @@ def document_to_row(document: Mapping[str, Any]) -> Row:
 #: A document as the reader hands it over: decoded, or raw BSON bytes (process workers).
 Document = Mapping[str, Any] | bytes
 Batch = Sequence[Document]
-Transform = Callable[[Mapping[str, Any]], Row]
 
-BSON_OPTIONS: CodecOptions[Any] = CodecOptions(tz_aware=True)
+
+class Normalized(Protocol):
+    """What a mapping makes of one document (:class:`migrationkit._mapping.DocumentRows`)."""
+
+    @property
+    def row(self) -> Row: ...
+    @property
+    def children(self) -> dict[str, list[Row]]: ...
+    @property
+    def dropped(self) -> tuple[str, ...]: ...
+    @property
+    def kept_aside(self) -> tuple[str, ...]: ...
+
+
+#: One document to its row (a plain tuple: the users table), or to everything a
+#: mapping makes of it (rows for child tables too). Raises ``ValueError`` to reject it.
+Transform = Callable[[Mapping[str, Any]], Row | Normalized]
+
+#: How documents are decoded everywhere: a date outside Python's range arrives as
+#: ``DatetimeMS`` and text that is not UTF-8 survives (escaped), instead of failing the
+#: whole batch; UUIDs as ``uuid.UUID``.
+BSON_OPTIONS: CodecOptions[Any] = CodecOptions(
+    tz_aware=True,
+    datetime_conversion=DatetimeConversion.DATETIME_AUTO,
+    uuid_representation=UuidRepresentation.STANDARD,
+    unicode_decode_error_handler="surrogateescape",
+)
 
 
 def decode(document: Document) -> Mapping[str, Any]:
@@ -159,11 +199,19 @@ class Rejection:
 
 @dataclass
 class PreparedBatch:
-    """Rows for the valid documents; rejections for the others; originals kept for later."""
+    """Rows for the valid documents; rejections for the others; originals kept for later.
+
+    ``children`` holds each child table's rows (their first value is the document's key);
+    ``dropped`` and ``kept_aside`` count, per field path, the documents whose value the
+    mapping dropped or kept in the catch-all column because its type did not fit.
+    """
 
     rows: list[Row]
     rejections: list[Rejection]
     documents: list[Mapping[str, Any]] = field(repr=False)
+    children: dict[str, list[Row]] = field(default_factory=dict)
+    dropped: Counter[str] = field(default_factory=Counter)
+    kept_aside: Counter[str] = field(default_factory=Counter)
 
     def reject_rows(self, refused: Mapping[str, str]) -> list[Rejection]:
         """Rejections for rows PostgreSQL refused, ``refused`` mapping mongo_id → reason."""
@@ -176,15 +224,24 @@ class PreparedBatch:
 
 def prepare_batch(batch: Batch, transform: Transform) -> PreparedBatch:
     """Validate and transform every document; a ``ValueError`` rejects just that one."""
-    documents = decode_batch(batch)
-    rows: list[Row] = []
-    rejections: list[Rejection] = []
-    for document in documents:
+    prepared = PreparedBatch([], [], decode_batch(batch))
+    rows, children = prepared.rows, prepared.children
+    for document in prepared.documents:
         try:
-            rows.append(transform(document))
+            made = transform(document)
         except ValueError as exc:
             reason = describe_errors(exc) if isinstance(exc, ValidationError) else str(exc)
-            rejections.append(
+            prepared.rejections.append(
                 Rejection(mongo_key(document.get("_id")), reason, document_json(document))
             )
-    return PreparedBatch(rows, rejections, documents)
+            continue
+        if type(made) is tuple:  # a plain row (DocumentRows is a tuple's subclass)
+            rows.append(made)
+            continue
+        normalized: Normalized = made  # type: ignore[assignment]
+        rows.append(normalized.row)
+        for table, child_rows in normalized.children.items():
+            children.setdefault(table, []).extend(child_rows)
+        prepared.dropped.update(normalized.dropped)
+        prepared.kept_aside.update(normalized.kept_aside)
+    return prepared

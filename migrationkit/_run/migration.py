@@ -34,7 +34,9 @@ from migrationkit._executors.dispatch import Dispatcher, make_dispatcher
 from migrationkit._executors.ranges import DEFAULT_RETRIES, RangeExecutor
 from migrationkit._executors.stats import REJECTION_SAMPLES, WorkerStats, log_rejections
 from migrationkit._executors.worker import SinkOpener, WorkerJob
-from migrationkit._normalize.rows import Transform, document_to_row, last_id
+from migrationkit._mapping.normalize import transform_for
+from migrationkit._mapping.spec import TableMapping, users_mapping
+from migrationkit._normalize.rows import Transform, last_id
 from migrationkit._observe.logs import WorkerLogging, with_run_id
 from migrationkit._observe.observe import NullObserver, Observer
 from migrationkit._observe.progress import NullProgress, Progress
@@ -131,17 +133,20 @@ class Migration:
         progress: Progress | None = None,
         observer: Observer | None = None,
         dispatcher: Dispatcher | None = None,
-        transform: Transform = document_to_row,
+        mapping: TableMapping | None = None,
+        transform: Transform | None = None,
         open_sink: SinkOpener | None = None,
         ranges: RangeOptions | None = None,
     ) -> None:
         self.settings = settings
+        # Until settings name a mapping: the built-in users mapping, for the table.
+        self.mapping = mapping or users_mapping(settings.pg_table, settings.mongo_collection)
         self.endpoints = endpoints
         self.progress = progress or NullProgress()
         self.observer = observer or NullObserver()
         self._observer_given = observer is not None
         self.dispatcher = dispatcher
-        self.transform = transform
+        self.transform = transform or transform_for(self.mapping)
         self.open_sink = open_sink
         self.ranges = ranges
         self.source_name = f"{settings.mongo_database}.{settings.mongo_collection}"
@@ -235,7 +240,7 @@ class Migration:
         if expected is None:
             expected = await self.source.count() if start is not None else outcome.rows_read
         await self.postgres.run(
-            lambda db: _check_target(db, report, self.settings.pg_table, expected=expected),
+            lambda db: _check_target(db, report, self.mapping, expected=expected),
             what="checking the target table",
         )
         self.observer.run_finished(report)
@@ -364,7 +369,7 @@ class Migration:
         assert self.endpoints is not None
         job = postgres_job(
             self.endpoints.pg_dsn if dsn is None else dsn,
-            table=self.settings.pg_table,
+            mapping=self.mapping,
             writer=writer,
             transform=self.transform,
             retry=self.settings.retry_policy,
@@ -377,7 +382,7 @@ class Migration:
     async def _starting_point(self, db: asyncpg.Connection, *, resume: bool) -> Checkpoint | None:
         """The checkpoint to resume after, or ``None`` after emptying the target."""
         table = self.settings.pg_table
-        await create_target(db, table)
+        await create_target(db, self.mapping)
         if resume:
             checkpoint = await CheckpointRepository(db).load(table)
             if checkpoint is not None:
@@ -393,7 +398,7 @@ class Migration:
                 )
                 return checkpoint
             log.warning("no checkpoint for table %s: starting from the beginning", table)
-        await empty_target(db, table)
+        await empty_target(db, self.mapping)
         return None
 
     def _report(self, outcome: _Outcome, start: Checkpoint | None) -> MigrationReport:
@@ -423,7 +428,8 @@ async def migrate(
     progress: Progress | None = None,
     observer: Observer | None = None,
     dispatcher: Dispatcher | None = None,
-    transform: Transform = document_to_row,
+    mapping: TableMapping | None = None,
+    transform: Transform | None = None,
     open_sink: SinkOpener | None = None,
     ranges: RangeOptions | None = None,
 ) -> MigrationReport:
@@ -439,6 +445,7 @@ async def migrate(
         progress=progress,
         observer=observer,
         dispatcher=dispatcher,
+        mapping=mapping,
         transform=transform,
         open_sink=open_sink,
         ranges=ranges,
@@ -497,10 +504,10 @@ class _CheckpointSaver:
 
 
 async def _check_target(
-    db: asyncpg.Connection, report: MigrationReport, table: str, *, expected: int
+    db: asyncpg.Connection, report: MigrationReport, mapping: TableMapping, *, expected: int
 ) -> None:
     """Every source document is, exactly once, in the table or set aside (a cheap verify)."""
-    counts = await count_target(db, table)
+    counts = await count_target(db, mapping)
     problems = []
     resumed = report.resumed_after is not None
     if not resumed and (report.rows_written, report.rows_rejected) != (

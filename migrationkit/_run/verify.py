@@ -1,24 +1,30 @@
-"""``verify``: compare source and target beyond counts.
+"""``verify``: compare every value of the source with the target, not only counts.
 
 For each range of documents in ``_id`` order, the source says what the target
-should hold: a row (the transform's output) or, for a document the transform
-rejects, an entry in the dead-letter table. The target must hold each ``_id``
-exactly once, in one of the two tables, and a checksum of each range's rows must
-match — so a wrong value is found, not only a missing row. Ranges whose checksums
-differ are compared row by row to name the first differences.
+should hold: the mapping's rows (the parent row and its child tables' rows) or, for a
+document the mapping rejects, an entry in the dead-letter table. The target must hold
+each ``_id`` exactly once, in one of the two, and a checksum of each range's values
+must match — so a changed value in any column, jsonb document or child row is found,
+not only a missing row. Values are compared in one form per column type
+(:func:`migrationkit._mapping.types.comparable`: doubles by ``repr``, numerics by exact
+decimal text, instants in UTC, jsonb by its BSON values). Ranges whose checksums differ
+are compared document by document to name the first differences.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
-from migrationkit._normalize.rows import ROW_COLUMNS, Row, Transform, document_to_row, prepare_batch
+from migrationkit._mapping.normalize import transform_for
+from migrationkit._mapping.spec import ChildTable, TableMapping, users_mapping
+from migrationkit._mapping.types import comparable
+from migrationkit._normalize.rows import Row, Transform, prepare_batch
 from migrationkit._servers.endpoints import Endpoints
 from migrationkit._servers.resolve import resolve_endpoints
 from migrationkit._settings.settings import Settings
@@ -26,8 +32,8 @@ from migrationkit._source.connection import MongoConnectionHandler
 from migrationkit._source.repository import UserMongoRepository
 from migrationkit._target.connection import ReconnectingConnection
 from migrationkit._target.dead_letters import DeadLetterRepository
+from migrationkit._target.table import TableRepository
 from migrationkit._target.tables import count_target
-from migrationkit._target.users import UserPostgresRepository
 
 RANGE_SIZE = 10_000
 MAX_DIFFERENCES = 20
@@ -73,29 +79,67 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def checksum(rows: list[Row]) -> str:
-    """Order-independent digest of rows: equal sets of rows, equal digests."""
+#: A document as the target holds it: its row, then each child table's rows, all in
+#: comparable form.
+Image = tuple[tuple[Any, ...], tuple[tuple[tuple[Any, ...], ...], ...]]
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """The column types of a mapping's tables, to put any value in comparable form."""
+
+    mapping: TableMapping
+
+    def row(self, row: Row) -> tuple[Any, ...]:
+        return _comparable_row(self._types(None), row)
+
+    def _types(self, child: ChildTable | None) -> list[str]:
+        columns = self.mapping.columns if child is None else child.columns
+        catch_all = self.mapping.catch_all if child is None else child.catch_all
+        keys = ["text"] if child is None else ["text", "integer"]
+        return [*keys, *(c.pg_type for c in columns), *(["jsonb"] if catch_all else [])]
+
+    def images(self, rows: dict[str, Row], children: dict[str, list[Row]]) -> dict[str, Image]:
+        """Each document's comparable image, by key."""
+        child_rows: list[dict[str, list[tuple[Any, ...]]]] = []
+        for child in self.mapping.children:
+            by_key: dict[str, list[tuple[Any, ...]]] = {}
+            types = self._types(child)
+            for row in children.get(child.table, ()):
+                by_key.setdefault(row[0], []).append(_comparable_row(types, row))
+            child_rows.append(by_key)
+        return {
+            key: (self.row(row), tuple(tuple(sorted(c.get(key, ()), key=repr)) for c in child_rows))
+            for key, row in rows.items()
+        }
+
+
+def _comparable_row(types: Sequence[str], row: Row) -> tuple[Any, ...]:
+    return tuple(comparable(pg_type, value) for pg_type, value in zip(types, row, strict=True))
+
+
+def checksum(images: Sequence[Image]) -> str:
+    """Order-independent digest of documents' images: equal sets, equal digests."""
     digest = hashlib.sha256()
-    for text in sorted(_canonical(row) for row in rows):
+    for text in sorted(repr(image) for image in images):
         digest.update(text.encode())
     return digest.hexdigest()
-
-
-def _canonical(row: Row) -> str:
-    # Drivers give equal instants different tzinfo objects: compare them in UTC.
-    return repr(tuple(v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v for v in row))
 
 
 async def verify(
     settings: Settings,
     *,
     endpoints: Endpoints | None = None,
-    transform: Transform = document_to_row,
+    mapping: TableMapping | None = None,
+    transform: Transform | None = None,
     range_size: int = RANGE_SIZE,
 ) -> VerifyReport:
     """Check the target against the source, range by range; see the module docstring."""
     if endpoints is None:
         endpoints = await asyncio.to_thread(resolve_endpoints, settings)
+    mapping = mapping or users_mapping(settings.pg_table, settings.mongo_collection)
+    transform = transform or transform_for(mapping)
+    shape = _Shape(mapping)
     report = VerifyReport()
     async with (
         MongoConnectionHandler(endpoints.mongo_uri, driver=settings.mongo_driver) as client,
@@ -105,11 +149,11 @@ async def verify(
         found_in_table = 0
         async for batch in source.iter_batches(range_size):
             prepared = prepare_batch(batch, transform)
-            expected = {row[0]: row for row in prepared.rows}
+            expected = shape.images({row[0]: row for row in prepared.rows}, prepared.children)
             expected_rejected = {r.mongo_id for r in prepared.rejections}
             keys = [*expected, *expected_rejected]
             actual, rejected = await postgres.run(
-                lambda db, keys=keys: _target_range(db, settings.pg_table, keys),  # type: ignore[misc]
+                lambda db, keys=keys: _target_range(db, shape, keys),  # type: ignore[misc]
                 what="reading the target",
             )
             report.source_documents += len(batch)
@@ -117,49 +161,60 @@ async def verify(
             found_in_table += len(actual)
             # A valid row that PostgreSQL refused is rightly set aside, not missing.
             refused = (set(rejected) & expected.keys()) - actual.keys()
-            wanted = [row for key, row in expected.items() if key not in refused]
+            wanted = [image for key, image in expected.items() if key not in refused]
             if (
                 checksum(list(actual.values())) == checksum(wanted)
                 and set(rejected) - refused == expected_rejected
             ):
                 continue
             report.ranges_differing += 1
-            _describe(report, expected, expected_rejected, actual, set(rejected))
+            _describe(report, mapping, expected, expected_rejected, actual, set(rejected))
         report.table_rows, report.rejected_rows = await postgres.run(
-            lambda db: _counts(db, settings.pg_table), what="counting the target"
+            lambda db: _counts(db, mapping), what="counting the target"
         )
         report.extra_rows = report.table_rows - found_in_table
     return report
 
 
 async def _target_range(
-    db: asyncpg.Connection, table: str, keys: list[str]
-) -> tuple[dict[str, Row], list[str]]:
-    rows = await UserPostgresRepository(db, table=table).rows_for(keys)
-    return rows, await DeadLetterRepository(db, table=table).keys_among(keys)
+    db: asyncpg.Connection, shape: _Shape, keys: list[str]
+) -> tuple[dict[str, Image], list[str]]:
+    table = TableRepository(db, mapping=shape.mapping)
+    images = shape.images(await table.rows_for(keys), await table.child_rows_for(keys))
+    return images, await DeadLetterRepository(db, table=shape.mapping.table).keys_among(keys)
 
 
-async def _counts(db: asyncpg.Connection, table: str) -> tuple[int, int]:
-    counts = await count_target(db, table)
+async def _counts(db: asyncpg.Connection, mapping: TableMapping) -> tuple[int, int]:
+    counts = await count_target(db, mapping)
     return counts.written, counts.rejected
 
 
 def _describe(
     report: VerifyReport,
-    expected: dict[str, Row],
+    mapping: TableMapping,
+    expected: dict[str, Image],
     expected_rejected: set[str],
-    actual: dict[str, Row],
+    actual: dict[str, Image],
     rejected: set[str],
 ) -> None:
     """Name the differences in one range (a valid row PostgreSQL refused is fine)."""
+    names = mapping.column_names
     found: list[Difference] = []
-    for key, row in expected.items():
+    for key, image in expected.items():
         if key in actual and key in rejected:
             found.append(Difference(key, "both in the table and set aside"))
-        elif key in actual and actual[key] != row:
+        elif key in actual and actual[key] != image:
+            (got_row, got_children), (want_row, want_children) = actual[key], image
             changed = [
                 f"{column} is {got!r}, source says {want!r}"
-                for column, got, want in zip(ROW_COLUMNS, actual[key], row, strict=True)
+                for column, got, want in zip(names, got_row, want_row, strict=True)
+                if got != want
+            ]
+            changed += [
+                f"{child.table}: {len(got)} rows, source says {len(want)} (or values differ)"
+                for child, got, want in zip(
+                    mapping.children, got_children, want_children, strict=True
+                )
                 if got != want
             ]
             found.append(Difference(key, "; ".join(changed)))

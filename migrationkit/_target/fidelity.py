@@ -14,7 +14,7 @@ aside); the table says so and why, and shows that the ``jsonb`` catch-all keeps 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +32,8 @@ from migrationkit._mapping.types import (
     to_column,
     to_jsonb,
 )
-from migrationkit._target.mapping_sql import insert_statement, quote_identifier
+from migrationkit._target.writers import ROW_WRITERS, RowWriter, quote_identifier
+from migrationkit._target.writers import WRITERS as BUILT_IN_WRITERS
 
 _UUID = uuid.UUID("1b4e28ba-2fa1-11d2-883f-0016d3cca427")
 
@@ -98,27 +99,8 @@ SAMPLES: tuple[tuple[str, Any], ...] = (
     ("array mixed", [1, Int64(2), 3.0, Decimal128("4"), "5", None, [6], {"seven": 7}]),
 )
 
-Writer = Callable[[Any, str, Sequence[str], Sequence[tuple[Any, ...]]], Awaitable[None]]
-
-
-async def _copy(connection: Any, table: str, columns: Sequence[str], rows: Sequence[Any]) -> None:
-    await connection.copy_records_to_table(table, records=rows, columns=list(columns))
-
-
-async def _executemany(
-    connection: Any, table: str, columns: Sequence[str], rows: Sequence[Any]
-) -> None:
-    await connection.executemany(insert_statement(table, columns), rows)
-
-
-async def _insert(connection: Any, table: str, columns: Sequence[str], rows: Sequence[Any]) -> None:
-    statement = insert_statement(table, columns)
-    for row in rows:
-        await connection.execute(statement, *row)
-
-
-#: The writers compared, as :mod:`migrationkit._target.writers` has them (with explicit columns).
-WRITERS: dict[str, Writer] = {"copy": _copy, "executemany": _executemany, "insert": _insert}
+#: The writers compared: the built-in ones of :mod:`migrationkit._target.writers`.
+WRITERS: dict[str, RowWriter] = {name: ROW_WRITERS.get(name) for name in BUILT_IN_WRITERS}
 
 
 @dataclass
@@ -180,7 +162,7 @@ async def measure_fidelity(connection: Any, *, table: str = "mk_fidelity") -> li
         await connection.execute(f"DROP TABLE IF EXISTS {quoted}")
         await connection.execute(f"CREATE TABLE {quoted} ({', '.join(definitions)})")
         try:
-            await writer(connection, table, columns, [tuple(written)])
+            await writer(connection, table, [tuple(written)], columns)
             record = await connection.fetchrow(f"SELECT * FROM {quoted}")
         finally:
             await connection.execute(f"DROP TABLE IF EXISTS {quoted}")

@@ -20,19 +20,25 @@ from typing import Any
 import asyncpg
 
 from migrationkit._executors.worker import Sink, WorkerJob
+from migrationkit._mapping.normalize import transform_for
+from migrationkit._mapping.spec import USERS, TableMapping, users_mapping
 from migrationkit._normalize.rows import (
-    ROW_COLUMNS,
     PreparedBatch,
     Rejection,
     Row,
     Transform,
-    document_to_row,
 )
 from migrationkit._observe.logs import WorkerLogging
 from migrationkit._retry import RetryPolicy
 from migrationkit._target.connection import ReconnectingConnection
 from migrationkit._target.dead_letters import DeadLetterRepository
-from migrationkit._target.writers import RowWriter, quote_identifier, row_writer
+from migrationkit._target.mapping_sql import (
+    stage_table_name,
+    stage_table_statements,
+    truncate_stage_statement,
+    upsert_statements,
+)
+from migrationkit._target.writers import RowWriter, row_writer
 
 #: Errors caused by the values of some row, not by the connection or the server.
 ROW_ERRORS: tuple[type[BaseException], ...] = (
@@ -43,76 +49,102 @@ ROW_ERRORS: tuple[type[BaseException], ...] = (
     TypeError,
 )
 
-_STAGE = "migrationkit_stage"
+Children = dict[str, list[Row]]
 
 
 class BatchLoader:
-    """Loads batches into one table (and its dead-letter table) on an asyncpg connection.
+    """Loads batches into a mapping's tables (and the dead-letter table) on a connection.
 
+    A document's row and its child rows land together, or are set aside together.
     Needs a connection, not a pool: it opens transactions.
     """
 
-    def __init__(self, connection: Any, *, table: str, writer: str | RowWriter = "copy") -> None:
+    def __init__(
+        self, connection: Any, *, mapping: TableMapping, writer: str | RowWriter = "copy"
+    ) -> None:
         self._db = connection
-        self.table = table
+        self.mapping = mapping
+        self.table = mapping.table
         self._write_rows = row_writer(writer)  # resolved once, not at every halving
-        self._dead_letters = DeadLetterRepository(connection, table=table)
-        columns = ", ".join(ROW_COLUMNS)
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ROW_COLUMNS[1:])
-        self._upsert_sql = (
-            f"INSERT INTO {quote_identifier(table)} ({columns}) SELECT {columns} FROM {_STAGE} "
-            f"ON CONFLICT (mongo_id) DO UPDATE SET {updates}"
-        )
+        self._dead_letters = DeadLetterRepository(connection, table=mapping.table)
 
-    async def write(self, rows: Sequence[Row]) -> int:
-        """Plain load of ``rows`` with the writer: all or nothing, fails on any bad or
-        existing row."""
+    async def write(self, rows: Sequence[Row], children: Children | None = None) -> int:
+        """Plain load with the writer: all or nothing, fails on any bad or existing row."""
         if rows:
             async with self._db.transaction():
-                await self._write_rows(self._db, self.table, rows)
+                await self._insert(rows, children or {})
         return len(rows)
 
     async def write_batch(self, batch: PreparedBatch) -> list[Rejection]:
         """Write a batch's rows and set its rejections aside, in one transaction.
 
-        Returns every rejection: the batch's own, plus the rows PostgreSQL refused.
+        Returns every rejection: the batch's own, plus the documents PostgreSQL refused.
         """
         async with self._db.transaction():
-            refused = await self._write_isolating(batch.rows, upsert=False)
+            refused = await self._write_isolating(batch.rows, batch.children, upsert=False)
             rejections = batch.rejections + batch.reject_rows(refused)
             await self._dead_letters.add(rejections)
         return rejections
 
-    async def _write_isolating(self, rows: list[Row], *, upsert: bool) -> dict[str, str]:
+    async def _write_isolating(
+        self, rows: list[Row], children: Children, *, upsert: bool
+    ) -> dict[str, str]:
         if not rows:
             return {}
         try:
             async with self._db.transaction():  # a savepoint inside the batch's transaction
                 if upsert:
-                    await self._upsert(rows)
+                    await self._upsert(rows, children)
                 else:
-                    await self._write_rows(self._db, self.table, rows)
+                    await self._insert(rows, children)
         except asyncpg.UniqueViolationError:
             if upsert:
                 raise
-            return await self._write_isolating(rows, upsert=True)
+            return await self._write_isolating(rows, children, upsert=True)
         except ROW_ERRORS as exc:
             if len(rows) == 1:
                 return {rows[0][0]: f"PostgreSQL refused the row: {type(exc).__name__}: {exc}"}
-            middle = len(rows) // 2
-            refused = await self._write_isolating(rows[:middle], upsert=upsert)
-            return refused | await self._write_isolating(rows[middle:], upsert=upsert)
+            halves = rows[: len(rows) // 2], rows[len(rows) // 2 :]
+            refused: dict[str, str] = {}
+            for half in halves:
+                refused |= await self._write_isolating(
+                    half, _children_of(half, children), upsert=upsert
+                )
+            return refused
         return {}
 
-    async def _upsert(self, rows: list[Row]) -> None:
-        await self._db.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
-            "(mongo_id TEXT, username TEXT, email TEXT, age INTEGER, registered_at TIMESTAMPTZ) "
-            "ON COMMIT DELETE ROWS"
+    async def _insert(self, rows: Sequence[Row], children: Children) -> None:
+        """Parents first: child rows reference them."""
+        await self._write_rows(self._db, self.table, rows, self.mapping.column_names)
+        for child in self.mapping.children:
+            if child_rows := children.get(child.table):
+                await self._write_rows(self._db, child.table, child_rows, child.column_names)
+
+    async def _upsert(self, rows: Sequence[Row], children: Children) -> None:
+        """Stage the rows, then update or insert them; a document's child rows are replaced."""
+        for statement in stage_table_statements(self.mapping):
+            await self._db.execute(statement)
+        await self._db.execute(truncate_stage_statement(self.mapping))
+        await self._db.copy_records_to_table(
+            stage_table_name(self.table), records=rows, columns=list(self.mapping.column_names)
         )
-        await self._db.execute(f"TRUNCATE {_STAGE}")
-        await self._db.copy_records_to_table(_STAGE, records=rows, columns=ROW_COLUMNS)
-        await self._db.execute(self._upsert_sql)
+        for child in self.mapping.children:
+            if child_rows := children.get(child.table):
+                await self._db.copy_records_to_table(
+                    stage_table_name(child.table),
+                    records=child_rows,
+                    columns=list(child.column_names),
+                )
+        for statement in upsert_statements(self.mapping):
+            await self._db.execute(statement)
+
+
+def _children_of(rows: Sequence[Row], children: Children) -> Children:
+    """The child rows of these documents (a child row's first value is its document's key)."""
+    if not children:
+        return children
+    keys = {row[0] for row in rows}
+    return {table: [row for row in found if row[0] in keys] for table, found in children.items()}
 
 
 @dataclass(frozen=True)
@@ -120,9 +152,13 @@ class PostgresTarget:
     """Where a worker writes and with which writer. Picklable; its repr shows no password."""
 
     pg_dsn: str = field(repr=False)
-    table: str = "users"
+    mapping: TableMapping = USERS
     writer: str | RowWriter = "copy"  # a name, or the function (module-level: it is pickled)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def table(self) -> str:
+        return self.mapping.table
 
 
 @asynccontextmanager
@@ -132,7 +168,9 @@ async def postgres_sink(target: PostgresTarget) -> AsyncIterator[Sink]:
 
     async def write(batch: PreparedBatch) -> list[Rejection]:
         return await connection.run(
-            lambda db: BatchLoader(db, table=target.table, writer=write_rows).write_batch(batch),
+            lambda db: BatchLoader(db, mapping=target.mapping, writer=write_rows).write_batch(
+                batch
+            ),
             what="writing a batch to PostgreSQL",
         )
 
@@ -144,11 +182,14 @@ def postgres_job(
     pg_dsn: str,
     *,
     table: str = "users",
+    mapping: TableMapping | None = None,
     writer: str | RowWriter = "copy",
-    transform: Transform = document_to_row,
+    transform: Transform | None = None,
     retry: RetryPolicy | None = None,
     log_setup: WorkerLogging | None = None,
 ) -> WorkerJob:
-    """A worker job that writes batches into ``table`` through :func:`postgres_sink`."""
-    target = PostgresTarget(pg_dsn, table=table, writer=writer, retry=retry or RetryPolicy())
-    return WorkerJob(target, postgres_sink, transform, log_setup)
+    """A worker job that writes batches through :func:`postgres_sink`: by ``mapping``, or
+    into the users ``table``."""
+    mapping = mapping or users_mapping(table)
+    target = PostgresTarget(pg_dsn, mapping=mapping, writer=writer, retry=retry or RetryPolicy())
+    return WorkerJob(target, postgres_sink, transform or transform_for(mapping), log_setup)

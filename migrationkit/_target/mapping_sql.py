@@ -13,11 +13,7 @@ import hashlib
 from collections.abc import Sequence
 
 from migrationkit._mapping.spec import MAX_IDENTIFIER_BYTES, ChildTable, Column, TableMapping
-
-
-def quote_identifier(name: str) -> str:
-    """``name`` as a quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
+from migrationkit._target.writers import quote_identifier
 
 
 def _column_list(names: Sequence[str]) -> str:
@@ -135,16 +131,6 @@ def upsert_statements(mapping: TableMapping) -> list[str]:
             f"FROM {quote_identifier(stage_table_name(child.table))}"
         )
     return statements
-
-
-def insert_statement(table: str, columns: Sequence[str], rows: int = 1) -> str:
-    """``INSERT INTO table (columns) VALUES ($1, …), (…)`` for ``rows`` rows of parameters."""
-    width = len(columns)
-    values = ", ".join(
-        "(" + ", ".join(f"${row * width + column}" for column in range(1, width + 1)) + ")"
-        for row in range(rows)
-    )
-    return f"INSERT INTO {quote_identifier(table)} ({_column_list(columns)}) VALUES {values}"
 
 
 def select_statements(mapping: TableMapping) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The target as a whole: its table, dead-letter table and checkpoint, prepared and counted.
+"""The target as a whole: a mapping's tables, its dead-letter table and its checkpoint.
 
 The coordinator's only view of the target's tables: it prepares them before a run
 and counts them after, never writing SQL of its own.
@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from migrationkit._mapping.spec import TableMapping
 from migrationkit._target.checkpoints import CheckpointRepository
 from migrationkit._target.dead_letters import DeadLetterRepository
-from migrationkit._target.users import UserPostgresRepository
+from migrationkit._target.table import TableRepository
 
 
 @dataclass(frozen=True)
@@ -23,30 +24,30 @@ class TargetCounts:
     in_both: int
 
 
-async def create_target(db: Any, table: str) -> None:
-    """The table, its dead-letter table and the checkpoints table, if missing."""
-    await UserPostgresRepository(db, table=table).create_table()
-    await DeadLetterRepository(db, table=table).create_table()
+async def create_target(db: Any, mapping: TableMapping) -> None:
+    """The mapping's tables, its dead-letter table and the checkpoints table, if missing."""
+    await TableRepository(db, mapping=mapping).create_table()
+    await DeadLetterRepository(db, table=mapping.table).create_table()
     await CheckpointRepository(db).create_table()
 
 
-async def empty_target(db: Any, table: str) -> None:
-    """Empty the table and its dead letters and forget its checkpoint, in one transaction."""
+async def empty_target(db: Any, mapping: TableMapping) -> None:
+    """Empty the tables and the dead letters and forget the checkpoint, in one transaction."""
     async with db.transaction():
-        await UserPostgresRepository(db, table=table).truncate()
-        await DeadLetterRepository(db, table=table).truncate()
-        await CheckpointRepository(db).clear(table)
+        await TableRepository(db, mapping=mapping).truncate()
+        await DeadLetterRepository(db, table=mapping.table).truncate()
+        await CheckpointRepository(db).clear(mapping.table)
 
 
-async def drop_target(db: Any, table: str) -> None:
-    await UserPostgresRepository(db, table=table).drop_table()
-    await DeadLetterRepository(db, table=table).drop_table()
+async def drop_target(db: Any, mapping: TableMapping) -> None:
+    await TableRepository(db, mapping=mapping).drop_table()
+    await DeadLetterRepository(db, table=mapping.table).drop_table()
 
 
-async def count_target(db: Any, table: str) -> TargetCounts:
-    dead_letters = DeadLetterRepository(db, table=table)
+async def count_target(db: Any, mapping: TableMapping) -> TargetCounts:
+    dead_letters = DeadLetterRepository(db, table=mapping.table)
     return TargetCounts(
-        written=await UserPostgresRepository(db, table=table).count(),
+        written=await TableRepository(db, mapping=mapping).count(),
         rejected=await dead_letters.count(),
         in_both=await dead_letters.count_also_written(),
     )

@@ -1,11 +1,10 @@
 """Row writers: how a batch of rows gets into a PostgreSQL table, by name.
 
-A row writer is ``async def write(connection, table, rows) -> None``: it loads
-``rows`` (tuples in :data:`~migrationkit._normalize.rows.ROW_COLUMNS` order) into ``table``
-(a plain name: letters, digits and underscores) and raises on any row PostgreSQL
-refuses. It does not commit:
-:meth:`UserPostgresRepository.write_batch` wraps it in the batch's transaction,
-finds refused rows and turns conflicts into upserts, whatever the writer.
+A row writer is ``async def write(connection, table, rows, columns) -> None``: it loads
+``rows`` (tuples, their values in the order of ``columns``, the unquoted column names)
+into ``table`` and raises on any row PostgreSQL refuses. It does not commit:
+:meth:`~migrationkit._target.loader.BatchLoader.write_batch` wraps it in the batch's
+transaction, finds refused rows and turns conflicts into upserts, whatever the writer.
 
 Three are built in; :data:`ROW_WRITERS` takes more (``ROW_WRITERS.register``), or
 an import path such as ``"insert_values:insert_values"``.
@@ -16,40 +15,47 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from migrationkit._normalize.rows import ROW_COLUMNS, Row
+from migrationkit._normalize.rows import Row
 from migrationkit._registry import Registry
 
-RowWriter = Callable[[Any, str, Sequence[Row]], Awaitable[None]]
+RowWriter = Callable[[Any, str, Sequence[Row], Sequence[str]], Awaitable[None]]
 
 
 def quote_identifier(name: str) -> str:
-    """Quote a name as an SQL identifier."""
+    """Quote a name as an SQL identifier (any name: capitals, spaces, quotes)."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def insert_statement(table: str, rows: int = 1) -> str:
+def insert_statement(table: str, columns: Sequence[str], rows: int = 1) -> str:
     """``INSERT INTO table (columns) VALUES ($1, …), (…)`` for ``rows`` rows of parameters."""
-    width = len(ROW_COLUMNS)
+    width = len(columns)
     values = ", ".join(
         "(" + ", ".join(f"${row * width + column}" for column in range(1, width + 1)) + ")"
         for row in range(rows)
     )
-    return f"INSERT INTO {quote_identifier(table)} ({', '.join(ROW_COLUMNS)}) VALUES {values}"
+    names = ", ".join(quote_identifier(column) for column in columns)
+    return f"INSERT INTO {quote_identifier(table)} ({names}) VALUES {values}"
 
 
-async def copy_rows(connection: Any, table: str, rows: Sequence[Row]) -> None:
+async def copy_rows(
+    connection: Any, table: str, rows: Sequence[Row], columns: Sequence[str]
+) -> None:
     """``COPY table FROM STDIN`` in PostgreSQL's binary format: the fastest way in."""
-    await connection.copy_records_to_table(table, records=rows, columns=ROW_COLUMNS)
+    await connection.copy_records_to_table(table, records=rows, columns=list(columns))
 
 
-async def executemany_rows(connection: Any, table: str, rows: Sequence[Row]) -> None:
+async def executemany_rows(
+    connection: Any, table: str, rows: Sequence[Row], columns: Sequence[str]
+) -> None:
     """One prepared INSERT, its parameters sent for every row in one round trip."""
-    await connection.executemany(insert_statement(table), rows)
+    await connection.executemany(insert_statement(table, columns), rows)
 
 
-async def insert_rows(connection: Any, table: str, rows: Sequence[Row]) -> None:
+async def insert_rows(
+    connection: Any, table: str, rows: Sequence[Row], columns: Sequence[str]
+) -> None:
     """One INSERT statement and one round trip per row: the slow baseline."""
-    statement = insert_statement(table)
+    statement = insert_statement(table, columns)
     for row in rows:
         await connection.execute(statement, *row)
 

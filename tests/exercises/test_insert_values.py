@@ -21,12 +21,18 @@ pytestmark = pytest.mark.integration
 
 SOLUTION = (SOLUTIONS / "insert_values.py").read_text()
 NOTEBOOK = EXERCISES / "ex3_insert_values.ipynb"
-LOOP = """    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
+NAMES = '    names = ", ".join(quote(column) for column in columns)\n'
+LOOP = (
+    NAMES
+    + """    width = len(columns)
+    per_statement = rows_per_statement(width)
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
         values = [value for row in chunk for value in row]
-        sql = f'INSERT INTO "{table}" ({COLUMNS}) VALUES {placeholders(len(chunk), WIDTH)}'
+        sql = f"INSERT INTO {quote(table)} ({names}) VALUES {placeholders(len(chunk), width)}"
         await connection.execute(sql, *values)
 """
+)
 
 
 def edited(old: str, new: str) -> str:
@@ -36,7 +42,7 @@ def edited(old: str, new: str) -> str:
 
 
 def body(code: str) -> str:
-    """The solution with the chunk loop of ``insert_values`` replaced by ``code``."""
+    """The solution with the body of ``insert_values`` replaced by ``code``."""
     return edited(LOOP, code)
 
 
@@ -50,6 +56,7 @@ async def test_the_solution_passes_every_step() -> None:
     assert feedback.passed[-1][0] == "moves real data from MongoDB to PostgreSQL"
     assert "2,000 users copied into PostgreSQL by your writer" in str(feedback)
     assert "10,007 rows (50,035 values" in str(feedback)
+    assert "1,000 rows of 3 columns" in str(feedback)
 
 
 async def test_the_untouched_stub_fails_with_the_stub_hint() -> None:
@@ -68,41 +75,63 @@ async def test_an_unwritten_insert_values_gets_the_stub_hint(
     assert "insert_values() is not written yet" in str(feedback)
 
 
-ONE_PER_ROW = """    for row in rows:
-        await connection.execute(
-            f'INSERT INTO "{table}" ({COLUMNS}) VALUES {placeholders(1, WIDTH)}', *row
-        )
+ONE_PER_ROW = (
+    NAMES
+    + """    for row in rows:
+        sql = f"INSERT INTO {quote(table)} ({names}) VALUES {placeholders(1, len(columns))}"
+        await connection.execute(sql, *row)
 """
-EXECUTEMANY = """    sql = f'INSERT INTO "{table}" ({COLUMNS}) VALUES {placeholders(1, WIDTH)}'
+)
+EXECUTEMANY = (
+    NAMES
+    + """    sql = f"INSERT INTO {quote(table)} ({names}) VALUES {placeholders(1, len(columns))}"
     await connection.executemany(sql, rows)
 """
-FORMATTED = """    def literal(value):
+)
+FORMATTED = (
+    """    def literal(value):
         return "NULL" if value is None else "'" + str(value) + "'"
 
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
-        tuples = ", ".join("(" + ", ".join(map(literal, row)) + ")" for row in chunk)
-        await connection.execute(f'INSERT INTO "{table}" ({COLUMNS}) VALUES {tuples}')
 """
+    + NAMES
+    + """    per_statement = rows_per_statement(len(columns))
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        tuples = ", ".join("(" + ", ".join(map(literal, row)) + ")" for row in chunk)
+        await connection.execute(f"INSERT INTO {quote(table)} ({names}) VALUES {tuples}")
+"""
+)
 ESCAPED = FORMATTED.replace(
     '"\'" + str(value) + "\'"', '"\'" + str(value).replace("\'", "\'\'") + "\'"'
 )
-NO_CHUNKS = """    values = [value for row in rows for value in row]
-    sql = f'INSERT INTO "{table}" ({COLUMNS}) VALUES {placeholders(len(rows), WIDTH)}'
+NO_CHUNKS = (
+    NAMES
+    + """    values = [value for row in rows for value in row]
+    sql = f"INSERT INTO {quote(table)} ({names}) VALUES {placeholders(len(rows), len(columns))}"
     await connection.execute(sql, *values)
 """
+)
 NO_AWAIT = LOOP.replace("        await connection.execute", "        connection.execute")
-GATHER = """    import asyncio
+GATHER = (
+    """    import asyncio
 
+"""
+    + NAMES
+    + """    width = len(columns)
+    per_statement = rows_per_statement(width)
     statements = []
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
         values = [value for row in chunk for value in row]
-        sql = f'INSERT INTO "{table}" ({COLUMNS}) VALUES {placeholders(len(chunk), WIDTH)}'
+        sql = f"INSERT INTO {quote(table)} ({names}) VALUES {placeholders(len(chunk), width)}"
         statements.append(connection.execute(sql, *values))
     await asyncio.gather(*statements)
 """
-OVERLAP = LOOP.replace("rows[start : start + ROWS_PER_STATEMENT]", "rows[start : start + 2 * 250]")
+)
+OVERLAP = LOOP.replace(
+    "rows[start : start + per_statement]", "rows[start : start + 2 * per_statement]"
+)
+QUOTED_NAMES = "quote(column) for column in columns"
 
 
 @pytest.mark.parametrize(
@@ -114,47 +143,49 @@ OVERLAP = LOOP.replace("rows[start : start + ROWS_PER_STATEMENT]", "rows[start :
         (body(ESCAPED), "values travel as parameters", "PostgreSQL never reads a parameter"),
         (body(NO_CHUNKS), "a batch of 10,007 rows", "at most 6,553 rows a statement"),
         (
-            edited("ROWS_PER_STATEMENT = 250", "ROWS_PER_STATEMENT = 10_000"),
+            edited("PARAMETERS_PER_STATEMENT = 1_250", "PARAMETERS_PER_STATEMENT = 50_000"),
             "a batch of 10,007 rows",
-            "(yours is 10,000)",
+            "(yours is 50,000)",
         ),
         (
-            edited("ROWS_PER_STATEMENT = 250", "ROWS_PER_STATEMENT = 2"),
+            edited("PARAMETERS_PER_STATEMENT = 1_250", "PARAMETERS_PER_STATEMENT = 10"),
             "one statement carries many rows",
             "Make the chunks bigger",
         ),
         (
-            edited(
-                "range(0, len(rows), ROWS_PER_STATEMENT)", "range(len(rows) // ROWS_PER_STATEMENT)"
-            ),
+            edited("range(0, len(rows), per_statement)", "range(len(rows) // per_statement)"),
             "writes awkward rows exactly",
             "there is one chunk, shorter than the rest: send it too",
         ),
         (
             edited(
-                "range(0, len(rows), ROWS_PER_STATEMENT)",
-                "range(0, len(rows) - ROWS_PER_STATEMENT + 1, ROWS_PER_STATEMENT)",
-            ).replace("ROWS_PER_STATEMENT = 250", "ROWS_PER_STATEMENT = 3"),
+                "range(0, len(rows), per_statement)",
+                "range(0, len(rows) - per_statement + 1, per_statement)",
+            ).replace("PARAMETERS_PER_STATEMENT = 1_250", "PARAMETERS_PER_STATEMENT = 15"),
             "writes awkward rows exactly",
             "The last chunk is usually shorter",
         ),
         (
-            edited('", ".join(ROW_COLUMNS)', '"username, mongo_id, email, age, registered_at"'),
+            edited(
+                QUOTED_NAMES, "quote(column) for column in [columns[1], columns[0], *columns[2:]]"
+            ),
             "writes awkward rows exactly",
             "name the columns in that order",
         ),
         (
-            edited('", ".join(ROW_COLUMNS)', '"mongo_id, username, email, registered_at, age"'),
+            edited(QUOTED_NAMES, "quote(column) for column in sorted(columns)"),
             "writes awkward rows exactly",
             "name the columns in that order",
         ),
         (
-            edited('INSERT INTO "{table}" ({COLUMNS}) VALUES', 'INSERT INTO "{table}" VALUES'),
+            edited(
+                "INSERT INTO {quote(table)} ({names}) VALUES", "INSERT INTO {quote(table)} VALUES"
+            ),
             "writes awkward rows exactly",
             "the table also has an id column",
         ),
         (
-            edited('INSERT INTO "{table}"', "INSERT INTO users"),
+            edited("INSERT INTO {quote(table)}", "INSERT INTO users"),
             "writes awkward rows exactly",
             "Write into the table insert_values() is given",
         ),
@@ -164,7 +195,7 @@ OVERLAP = LOOP.replace("rows[start : start + ROWS_PER_STATEMENT]", "rows[start :
         (
             edited(
                 "[value for row in chunk for value in row]",
-                "[row[i] for i in range(WIDTH) for row in chunk]",
+                "[row[i] for i in range(width) for row in chunk]",
             ),
             "writes awkward rows exactly",
             "the first row takes $1 to $5",
@@ -177,9 +208,39 @@ OVERLAP = LOOP.replace("rows[start : start + ROWS_PER_STATEMENT]", "rows[start :
             "Define it with async def",
         ),
         (
+            edited(", rows: Sequence[Row], columns: Sequence[str]", ", rows: Sequence[Row]"),
+            "writes awkward rows exactly",
+            "async def insert_values(connection, table, rows, columns)",
+        ),
+        (
             edited('f"${row * width + column}"', 'f"${column}"'),
             "placeholders() numbers the parameters",
             "the numbers go on across rows",
+        ),
+        (
+            edited(NAMES, '    names = ", ".join(columns)\n'),
+            "quotes the columns it is given",
+            "Quote every column name with quote()",
+        ),
+        (
+            edited(QUOTED_NAMES, "f'\"{column}\"' for column in columns"),
+            "quotes the columns it is given",
+            "a double quote is written twice",
+        ),
+        (
+            edited(NAMES, '    names = "mongo_id, username, email, age, registered_at"\n'),
+            "quotes the columns it is given",
+            "the users' five are only one case",
+        ),
+        (
+            edited("width = len(columns)", "width = 5"),
+            "quotes the columns it is given",
+            "5 is only the users' width",
+        ),
+        (
+            edited("rows_per_statement(width)\n", "rows_per_statement(5)\n"),
+            "quotes the columns it is given",
+            "Count a statement's rows by the width of these rows",
         ),
     ],
     ids=[
@@ -188,12 +249,12 @@ OVERLAP = LOOP.replace("rows[start : start + ROWS_PER_STATEMENT]", "rows[start :
         "values-pasted-into-sql",
         "values-escaped-into-sql",
         "one-statement-for-everything",
-        "too-many-rows-per-statement",
+        "too-many-values-per-statement",
         "tiny-chunks",
         "drops-the-partial-chunk",
         "drops-the-last-chunk",
         "swapped-text-columns",
-        "swapped-typed-columns",
+        "sorted-columns",
         "no-column-list",
         "fixed-table-name",
         "forgot-await",
@@ -201,7 +262,13 @@ OVERLAP = LOOP.replace("rows[start : start + ROWS_PER_STATEMENT]", "rows[start :
         "overlapping-chunks",
         "values-column-by-column",
         "not-async",
+        "no-columns-parameter",
         "placeholders-restart-each-row",
+        "columns-not-quoted",
+        "quote-inside-a-name-not-doubled",
+        "users-columns-hard-coded",
+        "width-taken-as-five",
+        "rows-per-statement-counted-at-five",
     ],
 )
 async def test_a_common_mistake_gets_its_own_hint(
@@ -217,13 +284,17 @@ async def test_a_common_mistake_gets_its_own_hint(
 async def test_no_placeholders_function_is_fine_but_its_numbering_is_checked(
     variant: Callable[[str, str], Path],
 ) -> None:
-    inline = """    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
-        row = "(" + ", ".join(f"${i}" for i in range(1, WIDTH + 1)) + ")"
+    inline = (
+        NAMES
+        + """    per_statement = rows_per_statement(len(columns))
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        row = "(" + ", ".join(f"${i}" for i in range(1, len(columns) + 1)) + ")"
         values = [value for row in chunk for value in row]
-        sql = f'INSERT INTO "{table}" ({COLUMNS}) VALUES ' + ", ".join([row] * len(chunk))
+        sql = f"INSERT INTO {quote(table)} ({names}) VALUES " + ", ".join([row] * len(chunk))
         await connection.execute(sql, *values)
 """
+    )
     source = body(inline).replace("def placeholders", "def _unused_placeholders")
     feedback = await check(variant("insert_values", source))
     assert "you build the VALUES list your own way" in feedback.passed[0][1]
@@ -236,15 +307,20 @@ async def test_nothing_the_checks_write_stays_behind(
     for source in (
         body(FORMATTED),
         body(ESCAPED),
-        edited('INSERT INTO "{table}"', "INSERT INTO users"),
+        edited("INSERT INTO {quote(table)}", "INSERT INTO users"),
+        edited(NAMES, '    names = ", ".join(columns)\n'),
+        edited("rows_per_statement(width)\n", "rows_per_statement(5)\n"),
     ):
         await check(variant("insert_values", source))
     connection = await asyncpg.connect(servers.pg_dsn)
     try:
-        leftover = await connection.fetchval("SELECT to_regclass($1)", insert_values.SCRATCH)
+        leftovers = [
+            await connection.fetchval("SELECT to_regclass($1)", f'"{table}"')
+            for table in (insert_values.SCRATCH, insert_values.NAMES_SCRATCH)
+        ]
     finally:
         await connection.close()
-    assert leftover is None
+    assert leftovers == [None, None]
 
 
 #: Until ``insert_values`` is in ``exercises.EXERCISES``, the notebook's kernel registers it.

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from migrationkit import ServerUnavailableError, UserMongoRepository, UserPostgresRepository
+from migrationkit import ServerUnavailableError, UserMongoRepository
 from migrationkit._executors.backends import ClusterMigrationFactory
+from migrationkit._target.table import UserPostgresRepository
 from migrationkit.workshop.seeding import seed_users
 from tests.integration.test_faults import assert_target_equals_source
 from tests.integration.test_ranged import migrate_ranges

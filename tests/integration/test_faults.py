@@ -26,7 +26,6 @@ from migrationkit import (
     Endpoints,
     ServerUnavailableError,
     UserMongoRepository,
-    UserPostgresRepository,
     WorkerCrashedError,
     migrate,
 )
@@ -34,6 +33,7 @@ from migrationkit._executors.events import BatchDone
 from migrationkit._normalize.rows import ROW_COLUMNS, document_to_row
 from migrationkit._observe.observe import NullObserver
 from migrationkit._target.checkpoints import CheckpointRepository
+from migrationkit._target.table import UserPostgresRepository
 from migrationkit._target.tables import count_target
 from migrationkit.workshop import seed_users
 from tests.integration.transforms import slow_transform
@@ -48,7 +48,7 @@ async def assert_target_equals_source(
     rows = await target._db.fetch(f"SELECT {', '.join(ROW_COLUMNS)} FROM {target._quoted}")
     assert len(rows) == len(expected), "rows lost or doubled"
     assert {tuple(r) for r in rows} == expected
-    counts = await count_target(target._db, target.table)
+    counts = await count_target(target._db, target.mapping)
     assert (counts.rejected, counts.in_both) == (0, 0)
 
 

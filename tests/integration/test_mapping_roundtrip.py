@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -27,13 +27,13 @@ from migrationkit._target.fidelity import SAMPLES, format_fidelity_table, measur
 from migrationkit._target.mapping_sql import (
     create_table_statements,
     drop_table_statements,
-    insert_statement,
     select_statements,
     stage_table_name,
     stage_table_statements,
     truncate_stage_statement,
     upsert_statements,
 )
+from migrationkit._target.writers import copy_rows, executemany_rows
 
 pytestmark = pytest.mark.integration
 
@@ -135,18 +135,6 @@ async def mapping(connection: asyncpg.Connection) -> AsyncIterator[TableMapping]
         await connection.execute(statement)
 
 
-async def copy_rows(
-    connection: asyncpg.Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    await connection.copy_records_to_table(table, records=rows, columns=list(columns))
-
-
-async def executemany_rows(
-    connection: asyncpg.Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    await connection.executemany(insert_statement(table, columns), rows)
-
-
 WRITERS = {"copy": copy_rows, "executemany": executemany_rows}
 
 
@@ -159,11 +147,11 @@ async def write(
     write_rows = WRITERS[writer]
     async with connection.transaction():
         await write_rows(
-            connection, mapping.table, mapping.column_names, [n.row for n in normalized]
+            connection, mapping.table, [n.row for n in normalized], mapping.column_names
         )
         for child in mapping.children:
             rows = [row for n in normalized for row in n.children[child.table]]
-            await write_rows(connection, child.table, child.column_names, rows)
+            await write_rows(connection, child.table, rows, child.column_names)
 
 
 async def read_back(
@@ -253,12 +241,12 @@ async def stage_and_upsert(
         await copy_rows(
             connection,
             stage_table_name(mapping.table),
-            mapping.column_names,
             [n.row for n in normalized],
+            mapping.column_names,
         )
         for child in mapping.children:
             rows = [row for n in normalized for row in n.children[child.table]]
-            await copy_rows(connection, stage_table_name(child.table), child.column_names, rows)
+            await copy_rows(connection, stage_table_name(child.table), rows, child.column_names)
         for statement in upsert_statements(mapping):
             await connection.execute(statement)
 

@@ -14,17 +14,12 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from migrationkit import (
-    MigrationReport,
-    Settings,
-    UserMongoRepository,
-    UserPostgresRepository,
-    migrate,
-)
+from migrationkit import MigrationReport, Settings, UserMongoRepository, migrate
 from migrationkit._executors.events import BatchDone
 from migrationkit._normalize.rows import Row, document_to_row
 from migrationkit._observe.logs import HANDLER_NAME, configure_logging, run_scope
 from migrationkit._observe.metrics import PrometheusObserver
+from migrationkit._target.table import UserPostgresRepository
 from migrationkit.workshop import seed_users
 
 pytestmark = pytest.mark.integration

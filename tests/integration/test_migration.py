@@ -21,12 +21,12 @@ from migrationkit import (
     ServerUnavailableError,
     Settings,
     UserMongoRepository,
-    UserPostgresRepository,
     WorkerCrashedError,
     WorkerError,
     migrate,
 )
 from migrationkit._normalize.rows import ROW_COLUMNS, document_to_row, mongo_key
+from migrationkit._target.table import UserPostgresRepository
 from migrationkit.workshop import seed_users
 from tests.integration.transforms import (
     POISON_AGE,

@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from migrationkit import UserMongoRepository, UserPostgresRepository, migrate
+from migrationkit import UserMongoRepository, migrate
 from migrationkit._observe.metrics import MetricsServer, PrometheusObserver
+from migrationkit._target.table import UserPostgresRepository
 from migrationkit.workshop import seed_users
 
 PROMETHEUS = shutil.which("prometheus")

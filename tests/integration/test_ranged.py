@@ -28,7 +28,6 @@ from migrationkit import (
     MigrationReport,
     Settings,
     UserMongoRepository,
-    UserPostgresRepository,
     WorkerError,
 )
 from migrationkit._executors.backends import ClusterMigrationFactory
@@ -40,6 +39,7 @@ from migrationkit._run.migration import RangeOptions, migrate, sends_ranges
 from migrationkit._run.range_task import RangeJob
 from migrationkit._source.partitioning import IdRange
 from migrationkit._target.loader import postgres_job
+from migrationkit._target.table import UserPostgresRepository
 from migrationkit.workshop import seed_users
 from tests.integration.test_faults import assert_target_equals_source
 from tests.integration.transforms import broken_transform

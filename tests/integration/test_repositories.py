@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from bson import ObjectId
 
-from migrationkit import BatchLoader, UserMongoRepository, UserPostgresRepository
+from migrationkit import BatchLoader, UserMongoRepository
+from migrationkit._target.table import UserPostgresRepository
 from migrationkit._target.tables import create_target
 from migrationkit.workshop import UserFactory, seed_users
 
@@ -73,10 +74,10 @@ async def test_a_failing_batch_leaves_no_row_behind(
     target: UserPostgresRepository, writer: str
 ) -> None:
     async with target._db.acquire() as connection:
-        await create_target(connection, target.table)
+        await create_target(connection, target.mapping)
     rows = [(f"id{n}", "u", "u@x.org", 1, None) for n in range(10)]
     rows.append(("id3", "dup", "dup@x.org", 1, None))  # duplicate mongo_id: unique violation
     async with target._db.acquire() as connection:
         with pytest.raises(Exception, match="duplicate key"):
-            await BatchLoader(connection, table=target.table, writer=writer).write(rows)
+            await BatchLoader(connection, mapping=target.mapping, writer=writer).write(rows)
     assert await target.count() == 0

@@ -6,14 +6,9 @@ from typing import Any
 
 import pytest
 
-from migrationkit import (
-    DeadLetterRepository,
-    Settings,
-    UserMongoRepository,
-    UserPostgresRepository,
-    migrate,
-)
+from migrationkit import DeadLetterRepository, Settings, UserMongoRepository, migrate
 from migrationkit._run.verify import verify
+from migrationkit._target.table import UserPostgresRepository
 from migrationkit.workshop import seed_users
 
 pytestmark = pytest.mark.integration

@@ -6,12 +6,12 @@ from migrationkit._mapping.spec import USERS, ChildTable, Column, TableMapping
 from migrationkit._target.mapping_sql import (
     create_table_statements,
     drop_table_statements,
-    insert_statement,
     select_statements,
     stage_table_name,
     stage_table_statements,
     upsert_statements,
 )
+from migrationkit._target.writers import insert_statement
 
 ORDERS = TableMapping(
     "orders",

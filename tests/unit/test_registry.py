@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from migrationkit import Settings
 from migrationkit._errors import ConfigurationError
 from migrationkit._executors.dispatch import DISPATCHERS, LeastLoaded, RoundRobin, make_dispatcher
+from migrationkit._normalize.rows import ROW_COLUMNS
 from migrationkit._registry import Registry
 from migrationkit._target.writers import (
     ROW_WRITERS,
@@ -79,7 +80,7 @@ def test_settings_take_an_import_path() -> None:
 
 
 def test_insert_statement_numbers_parameters_row_after_row() -> None:
-    assert insert_statement("users", rows=2) == (
-        'INSERT INTO "users" (mongo_id, username, email, age, registered_at) '
+    assert insert_statement("users", ROW_COLUMNS, rows=2) == (
+        'INSERT INTO "users" ("mongo_id", "username", "email", "age", "registered_at") '
         "VALUES ($1, $2, $3, $4, $5), ($6, $7, $8, $9, $10)"
     )

@@ -22,7 +22,7 @@ from migrationkit._source.connection import MongoConnectionHandler
 from migrationkit._source.repository import UserMongoRepository
 from migrationkit._target.connection import PostgresConnectionHandler
 from migrationkit._target.loader import postgres_job
-from migrationkit._target.users import UserPostgresRepository
+from migrationkit._target.table import UserPostgresRepository
 from migrationkit.workshop.bench.report import Original, PageTime
 from migrationkit.workshop.bench.tables import create_users_table
 

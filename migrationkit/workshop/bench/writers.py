@@ -12,6 +12,7 @@ import time
 
 import asyncpg
 
+from migrationkit._mapping.spec import users_mapping
 from migrationkit._normalize.rows import PreparedBatch, Row
 from migrationkit._settings.settings import Writer
 from migrationkit._target.loader import BatchLoader
@@ -24,7 +25,7 @@ async def time_writer(
     connection: asyncpg.Connection, rows: list[Row], *, table: str, writer: Writer, batch_size: int
 ) -> float:
     """Seconds to write ``rows`` into the emptied ``table``, ``batch_size`` at a time."""
-    loader = BatchLoader(connection, table=table, writer=writer)
+    loader = BatchLoader(connection, mapping=users_mapping(table), writer=writer)
     await empty_table(connection, table)
     started = time.perf_counter()
     for start in range(0, len(rows), batch_size):

@@ -162,7 +162,7 @@ async def retrying_sink(
             started = time.monotonic()
             try:
                 await run.strike_if_due(target.pg_dsn, connection)
-                loader = BatchLoader(connection, table=target.table, writer=target.writer)
+                loader = BatchLoader(connection, mapping=target.mapping, writer=target.writer)
                 rejections = await loader.write_batch(batch)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"

@@ -2,8 +2,9 @@
 
 The writer runs on a real PostgreSQL connection wrapped in a :class:`Recorder`,
 which notes every statement it sends. Each step works in a transaction that is
-always rolled back, on a scratch table of the users schema: whatever the learner's
-code does (even a value that turns into ``DROP TABLE``) leaves nothing behind.
+always rolled back, on a scratch table (of the users schema, or with awkward column
+names): whatever the learner's code does (even a value that turns into
+``DROP TABLE``) leaves nothing behind.
 
 The exercise's notebook races writers without the reading that caps a whole
 migration: :mod:`migrationkit.workshop.exercises.writer_race`.
@@ -23,10 +24,12 @@ from typing import Any
 
 import asyncpg
 
-from migrationkit._normalize.rows import ROW_COLUMNS, Row
+from migrationkit._mapping.spec import users_mapping
+from migrationkit._normalize.rows import ROW_COLUMNS
 from migrationkit._servers.resolve import resolve_endpoints
 from migrationkit._settings.settings import Settings
 from migrationkit._target.tables import create_target, empty_target
+from migrationkit._target.writers import quote_identifier
 from migrationkit.workshop.exercises.feedback import (
     Feedback,
     Hint,
@@ -41,50 +44,75 @@ from migrationkit.workshop.exercises.plug import run_real_migration
 TITLE = "Exercise 3 · a writer that batches INSERT … VALUES"
 STUB_HINT = (
     'Write placeholders() first: placeholders(2, 3) is "($1, $2, $3), ($4, $5, $6)". '
-    "Then insert_values(): for each chunk of up to ROWS_PER_STATEMENT rows, build one "
-    "INSERT … VALUES with placeholders(len(chunk), WIDTH) and send it with "
+    "Then insert_values(): name the columns it is given, each one quoted with quote(); "
+    "for each chunk of up to rows_per_statement(len(columns)) rows, build one "
+    "INSERT … VALUES with placeholders(len(chunk), len(columns)) and send it with "
     "await connection.execute(sql, *values)."
 )
 #: asyncpg refuses a statement with more parameters than this (PostgreSQL takes 65,535).
 MAX_ARGUMENTS = 32_767
-WIDTH = len(ROW_COLUMNS)
 SCRATCH = "ex_insert_values_scratch"
+NAMES_SCRATCH = "ex_insert_values_names"
 MANY, HUGE = 1_000, 10_007  # HUGE is prime: no chunk size divides it, a partial chunk remains
+NAMED = 1_000  # rows of the awkward names' 3 columns: more than one statement's worth
 MIN_ROWS_PER_STATEMENT = 10
 MIGRATED, BATCH, WORKERS = 2_000, 500, 2
 
+AnyRow = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A scratch table a step writes: its name, and the columns each row fills, in order."""
+
+    table: str
+    columns: tuple[str, ...]
+
+    @property
+    def width(self) -> int:
+        return len(self.columns)
+
+
+USERS = Target(SCRATCH, ROW_COLUMNS)
+#: Names that need quoting: a capital and a space, Cyrillic, a double quote inside.
+NAMES = Target(NAMES_SCRATCH, ("ключ", "Order Date", 'He said "hi"'))
+#: Its columns stored in another order than the rows give them: an INSERT without a
+#: column list puts the values in the wrong columns.
+_NAMES_TABLE = (
+    f"CREATE TABLE {quote_identifier(NAMES_SCRATCH)} ({quote_identifier(NAMES.columns[1])} "
+    f"timestamptz, {quote_identifier(NAMES.columns[2])} integer, "
+    f"{quote_identifier(NAMES.columns[0])} text PRIMARY KEY)"
+)
+
 _AT = datetime(2021, 3, 4, 5, 6, 7, 890_000, tzinfo=UTC)
 #: Rows that break SQL built by pasting values into its text.
-AWKWARD: list[Row] = [
+AWKWARD: list[AnyRow] = [
     ("ex3-awkward-quote", "O'Brien", "o.brien@example.com", 42, _AT),
     ("ex3-awkward-bobby", f"x'); DROP TABLE {SCRATCH}; --", "bobby@example.com", 7, None),
     ("ex3-awkward-zoe", 'Zoë "$1" \\ 😀', "zoe@example.com", 150, _AT.replace(year=1999)),
     ("ex3-awkward-format", "100% {braces} %s", "format@example.com", 0, None),
 ]
-_ROW_AFTER_ROW = (
-    "Send the values row after row, in the order of the placeholders: the first row "
-    "takes $1 to $5, the second $6 to $10, and so on: [value for row in chunk for value in row]."
-)
 _VALUES_APART = (
     "Put $1, $2, … in the SQL and pass the values beside it: connection.execute(sql, *values). "
     "PostgreSQL never reads a parameter as SQL, so O'Brien (or x'); DROP TABLE …) is stored "
     "as written; pasted into the text, it breaks the statement, or worse."
 )
 _INSERT = re.compile(r'\s*insert\s+into\s+("(?:[^"]|"")+"|[\w.]+)\s*(?:\(([^)]*)\))?', re.I)
+_FIRST_VALUES_ROW = re.compile(r"\bvalues\s*\(([^)]*)\)", re.I)
 
 
 async def check(module: ModuleType) -> Feedback:
     writer = attribute(module, "insert_values", kind="function")
-    chunk_size = getattr(module, "ROWS_PER_STATEMENT", None)
+    budget = getattr(module, "PARAMETERS_PER_STATEMENT", None)
 
-    async def write(connection: Any, rows: Sequence[Row]) -> Recorder:
-        recorder = Recorder(connection)
+    async def write(connection: Any, rows: Sequence[AnyRow], target: Target = USERS) -> Recorder:
+        recorder = Recorder(connection, target.width)
         try:
             with learner_code("insert_values()", stub_hint=STUB_HINT):
-                await _call(writer, recorder, rows, chunk_size)
+                await _call(writer, recorder, rows, target, budget)
         finally:
             recorder.close_forgotten()
-        await _expect_stored(connection, rows, recorder, chunk_size)
+        await _expect_stored(connection, rows, recorder, target, budget)
         return recorder
 
     async def numbers_placeholders() -> str:
@@ -120,16 +148,25 @@ async def check(module: ModuleType) -> Feedback:
     async def many_per_statement() -> str:
         async with _scratch() as connection:
             recorder = await write(connection, _rows(MANY, "many"))
-        statements, most = _expect_multi_row(recorder, chunk_size)
-        return f"{MANY:,} rows in {statements} statements of up to {most:,} rows each"
+        statements, most = _expect_multi_row(recorder, budget)
+        return f"{MANY:,} rows in {counted(statements, 'statement')} of up to {most:,} rows each"
 
     async def over_the_limit() -> str:
         async with _scratch() as connection:
             recorder = await write(connection, _rows(HUGE, "huge"))
         statements = sum(call.executions for call in recorder.inserts)
         return (
-            f"{HUGE:,} rows ({HUGE * WIDTH:,} values, more than one statement may carry) "
+            f"{HUGE:,} rows ({HUGE * USERS.width:,} values, more than one statement may carry) "
             f"in {statements} statements"
+        )
+
+    async def quotes_columns() -> str:
+        async with _scratch(NAMES) as connection:
+            recorder = await write(connection, _named_rows(NAMED), NAMES)
+        statements, most = _expect_width_counted(recorder, budget)
+        return (
+            f"{NAMED:,} rows of {NAMES.width} columns ({', '.join(NAMES.columns)}) stored "
+            f"exactly, in {counted(statements, 'statement')} of up to {most:,} rows"
         )
 
     async def moves_data() -> str:
@@ -161,6 +198,7 @@ async def check(module: ModuleType) -> Feedback:
             Step("values travel as parameters, never in the SQL", uses_parameters),
             Step("one statement carries many rows", many_per_statement),
             Step(f"a batch of {HUGE:,} rows fits the parameter limit", over_the_limit),
+            Step("quotes the columns it is given", quotes_columns),
             Step("moves real data from MongoDB to PostgreSQL", moves_data),
         ],
         praise="Your writer loads batches like the built-in ones. "
@@ -177,17 +215,19 @@ class Call:
     arguments: int
     executions: int = 1
     awaited: bool = False
+    width: int = len(ROW_COLUMNS)  # values a row, to count rows from arguments
 
     @property
     def rows(self) -> int:
-        return self.arguments // WIDTH
+        return self.arguments // self.width
 
 
 class Recorder:
     """The connection, passed on untouched, noting each statement sent through it."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, width: int) -> None:
         self._connection = connection
+        self._width = width
         self.calls: list[Call] = []
         self._coroutines: list[tuple[Call, Coroutine[Any, Any, Any]]] = []
 
@@ -212,11 +252,12 @@ class Recorder:
 
     def executemany(self, command: str, args: Any, **options: Any) -> Awaitable[Any]:
         sets = [tuple(values) for values in args]
-        call = Call("executemany", command, len(sets[0]) if sets else 0, len(sets))
+        arguments = len(sets[0]) if sets else 0
+        call = Call("executemany", command, arguments, len(sets), width=self._width)
         return self._track(call, lambda: self._connection.executemany(command, sets, **options))
 
     def copy_records_to_table(self, table: str, **options: Any) -> Awaitable[Any]:
-        call = Call("copy", f"COPY {table}", 0)
+        call = Call("copy", f"COPY {table}", 0, width=self._width)
         return self._track(call, lambda: self._connection.copy_records_to_table(table, **options))
 
     def close_forgotten(self) -> None:
@@ -229,7 +270,8 @@ class Recorder:
         self, method: str, query: str, args: tuple[Any, ...], options: dict[str, Any]
     ) -> Awaitable[Any]:
         run = getattr(self._connection, method)
-        return self._track(Call(method, query, len(args)), lambda: run(query, *args, **options))
+        call = Call(method, query, len(args), width=self._width)
+        return self._track(call, lambda: run(query, *args, **options))
 
     def _track(self, call: Call, start: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
         async def run() -> Any:
@@ -242,9 +284,12 @@ class Recorder:
         return coroutine
 
 
-async def _call(writer: Any, recorder: Recorder, rows: Sequence[Row], chunk_size: object) -> None:
+async def _call(
+    writer: Any, recorder: Recorder, rows: Sequence[AnyRow], target: Target, budget: object
+) -> None:
     """Await the learner's writer; an error the recorded statements explain becomes a hint."""
-    result = writer(recorder, SCRATCH, rows)
+    _expect_signature(writer, recorder, rows, target)
+    result = writer(recorder, target.table, rows, target.columns)
     if not inspect.isawaitable(result):
         raise Hint(
             "insert_values() returned without anything to await",
@@ -256,22 +301,43 @@ async def _call(writer: Any, recorder: Recorder, rows: Sequence[Row], chunk_size
     except NotImplementedError:
         raise
     except Exception as exc:
-        if problem := _explain_error(exc, recorder, rows, chunk_size):
+        if problem := _explain_error(exc, recorder, rows, target, budget):
             raise problem from None
         raise
 
 
+def _expect_signature(
+    writer: Any, recorder: Recorder, rows: Sequence[AnyRow], target: Target
+) -> None:
+    """A hint for a writer written for the old call, without ``columns``."""
+    try:
+        inspect.signature(writer).bind(recorder, target.table, rows, target.columns)
+    except TypeError:
+        raise Hint(
+            "insert_values() cannot take the four arguments the migration passes: "
+            "(connection, table, rows, columns)",
+            "Define it as async def insert_values(connection, table, rows, columns): columns "
+            "are the names of the row's values, in order, and change with the collection.",
+        ) from None
+    except ValueError:  # no signature to read (a builtin): let the call say
+        return
+
+
 @asynccontextmanager
-async def _scratch() -> AsyncIterator[Any]:
-    """A connection in a transaction, with an empty :data:`SCRATCH` table; rolled back after."""
+async def _scratch(target: Target = USERS) -> AsyncIterator[Any]:
+    """A connection in a transaction, with ``target``'s table empty; rolled back after."""
     endpoints = await asyncio.to_thread(resolve_endpoints, Settings())
     connection = await asyncpg.connect(endpoints.pg_dsn)
     try:
         transaction = connection.transaction()
         await transaction.start()
         try:
-            await create_target(connection, SCRATCH)
-            await empty_target(connection, SCRATCH)
+            if target == USERS:
+                await create_target(connection, users_mapping(SCRATCH))
+                await empty_target(connection, users_mapping(SCRATCH))
+            else:
+                await connection.execute(f"DROP TABLE IF EXISTS {quote_identifier(target.table)}")
+                await connection.execute(_NAMES_TABLE)
             yield connection
         finally:
             with suppress(asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -280,7 +346,7 @@ async def _scratch() -> AsyncIterator[Any]:
         await connection.close()
 
 
-def _rows(count: int, name: str) -> list[Row]:
+def _rows(count: int, name: str) -> list[AnyRow]:
     start = datetime(2020, 1, 1, tzinfo=UTC)
     return [
         (
@@ -294,8 +360,27 @@ def _rows(count: int, name: str) -> list[Row]:
     ]
 
 
+def _named_rows(count: int) -> list[AnyRow]:
+    """Rows of :data:`NAMES`: a text key, a date (or none), a number."""
+    return [
+        (f"ex3-names-{i:05d}", None if i % 5 == 0 else _AT + timedelta(days=i), i - 500)
+        for i in range(count)
+    ]
+
+
+def _per_statement(budget: object, width: int) -> int | None:
+    """Rows a statement holds by the learner's ``PARAMETERS_PER_STATEMENT``, if an int."""
+    if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0:
+        return max(1, budget // width)
+    return None
+
+
 async def _expect_stored(
-    connection: Any, rows: Sequence[Row], recorder: Recorder, chunk_size: object
+    connection: Any,
+    rows: Sequence[AnyRow],
+    recorder: Recorder,
+    target: Target,
+    budget: object,
 ) -> None:
     """Raise a hint unless the scratch table holds exactly ``rows``."""
     forgotten = [call for call in recorder.calls if not call.awaited]
@@ -305,16 +390,19 @@ async def _expect_stored(
             "Put await in front of connection.execute(...): without it Python only "
             "prepares the call, and PostgreSQL never receives it.",
         )
-    if problem := _wrong_table(recorder):
+    if problem := _wrong_table(recorder, target):
         raise problem
+    names = ", ".join(quote_identifier(column) for column in target.columns)
     try:
         stored = {
             record[0]: tuple(record)
-            for record in await connection.fetch(f"SELECT {', '.join(ROW_COLUMNS)} FROM {SCRATCH}")
+            for record in await connection.fetch(
+                f"SELECT {names} FROM {quote_identifier(target.table)}"
+            )
         }
     except asyncpg.UndefinedTableError:
         raise Hint(
-            f"the table {SCRATCH} is gone: a value in a row ran as SQL (DROP TABLE)",
+            f"the table {target.table} is gone: a value in a row ran as SQL (DROP TABLE)",
             _VALUES_APART,
         ) from None
     except asyncpg.InFailedSQLTransactionError:
@@ -326,41 +414,58 @@ async def _expect_stored(
     changed = [row for row in rows if stored.get(row[0]) != tuple(row)]
     if not changed:
         return
-    columns = _columns(recorder.inserts[0]) if recorder.inserts else list(ROW_COLUMNS)
-    if len(stored) < len(rows) and columns in (None, list(ROW_COLUMNS)):
-        raise _missing(rows, [row for row in rows if row[0] not in stored], recorder, chunk_size)
+    per_statement = _per_statement(budget, target.width)
+    missing = [row for row in rows if row[0] not in stored]
     row = changed[0]
     seen = stored.get(row[0]) or next(iter(stored.values()), None)
     said = f"the rows came back changed: {tuple(row)!r} was stored as {seen!r}"
+    if target != USERS:
+        if problem := _names_problem(recorder, target, said):
+            raise problem
+        if missing:
+            raise _missing(rows, missing, recorder, per_statement)
+        raise Hint(said, _row_after_row(target.width))
+    columns = _columns(recorder.inserts[0]) if recorder.inserts else list(ROW_COLUMNS)
+    if missing and columns in (None, list(ROW_COLUMNS)):
+        raise _missing(rows, missing, recorder, per_statement)
     if columns != list(ROW_COLUMNS):
         raise _column_order(columns, said)
-    raise Hint(said, _ROW_AFTER_ROW)
+    raise Hint(said, _row_after_row(target.width))
 
 
-def _wrong_table(recorder: Recorder) -> Hint | None:
+def _row_after_row(width: int) -> str:
+    return (
+        "Send the values row after row, in the order of the placeholders: the first row "
+        f"takes $1 to ${width}, the second ${width + 1} to ${2 * width}, and so on: "
+        "[value for row in chunk for value in row]."
+    )
+
+
+def _wrong_table(recorder: Recorder, target: Target) -> Hint | None:
     for call in recorder.inserts:
-        if SCRATCH not in call.sql:
+        if target.table not in call.sql:
             return Hint(
-                f"your INSERT writes into {_target(call)}, but the table to write was {SCRATCH}",
-                'Write into the table insert_values() is given: INSERT INTO "{table}" … '
+                f"your INSERT writes into {_target(call)}, but the table to write was "
+                f"{target.table}",
+                "Write into the table insert_values() is given: INSERT INTO {quote(table)} … "
                 "(an f-string), never a fixed name.",
             )
     return None
 
 
 def _missing(
-    rows: Sequence[Row], missing: list[Row], recorder: Recorder, chunk_size: object
+    rows: Sequence[AnyRow], missing: list[AnyRow], recorder: Recorder, per_statement: int | None
 ) -> Hint:
     said = f"{counted(len(missing), 'row')} of {len(rows):,} missing from the table"
     chunk_hint = (
-        "range(0, len(rows), ROWS_PER_STATEMENT) gives the start of every chunk, "
-        "the last, shorter one included: rows[start : start + ROWS_PER_STATEMENT]."
+        "range(0, len(rows), per_statement) gives the start of every chunk, "
+        "the last, shorter one included: rows[start : start + per_statement]."
     )
     if not recorder.inserts:
-        if isinstance(chunk_size, int) and len(rows) < chunk_size:
+        if per_statement is not None and len(rows) < per_statement:
             return Hint(
                 f"{said}: insert_values() sent no INSERT for {len(rows)} rows",
-                f"With fewer rows than ROWS_PER_STATEMENT ({chunk_size}) there is one chunk, "
+                f"With fewer rows than a statement holds ({per_statement}) there is one chunk, "
                 f"shorter than the rest: send it too. {chunk_hint}",
             )
         return Hint(
@@ -370,7 +475,8 @@ def _missing(
     if [row[0] for row in missing] == [row[0] for row in rows[-len(missing) :]]:
         return Hint(
             f"{said}: the last {len(missing):,}, so the last chunk was never sent",
-            f"The last chunk is usually shorter than ROWS_PER_STATEMENT: send it too. {chunk_hint}",
+            "The last chunk is usually shorter than rows_per_statement(len(columns)): "
+            f"send it too. {chunk_hint}",
         )
     return Hint(
         f"{said} (the first missing: {missing[0][0]})",
@@ -384,32 +490,105 @@ def _column_order(columns: list[str] | None, said: str) -> Hint:
         return Hint(
             f"{said}; your INSERT names no columns",
             f"Name the columns after the table, ({order}): the table also has an id "
-            "column, which PostgreSQL numbers itself (COLUMNS holds the list).",
+            "column, which PostgreSQL numbers itself (columns holds the list).",
         )
     return Hint(
         f"{said}; your INSERT names the columns ({', '.join(columns)})",
         f"Each row's values come in the order ({order}): name the columns in that order "
-        "(COLUMNS holds the list).",
+        "(columns holds the list, in that order).",
+    )
+
+
+def _names_problem(recorder: Recorder, target: Target, said: str) -> Hint | None:
+    """A hint when the last INSERT does not name ``target``'s columns, quoted, in order."""
+    insert = recorder.inserts[-1] if recorder.inserts else None
+    if insert is None:
+        return None
+    listed = _column_list(insert)
+    given = ", ".join(target.columns)
+    if listed is None:
+        return Hint(
+            f"{said}; your INSERT names no columns",
+            f"Name the columns insert_values() is given, in their order ({given}): the "
+            "table keeps them in another order, so without the list the values land in "
+            "the wrong columns.",
+        )
+    if _columns(insert) == list(ROW_COLUMNS):
+        return Hint(
+            f"your INSERT names the users' columns ({', '.join(ROW_COLUMNS)}), but this "
+            f"table's are ({given})",
+            "Name the columns insert_values() is given, in their order: they change with "
+            'the collection, the users\' five are only one case: ", ".join(quote(c) for c in '
+            "columns).",
+        )
+    absent = [name for name in target.columns if quote_identifier(name) not in listed]
+    for name in absent:
+        if '"' in name and f'"{name}"' in listed:
+            return Hint(
+                f"the column {name!r} holds a double quote, and your INSERT's quoting ends "
+                "the name there",
+                "Inside a quoted name a double quote is written twice: quote() does it, "
+                "'\"' + name.replace('\"', '\"\"') + '\"'.",
+            )
+    if unquoted := [name for name in absent if name in listed]:
+        return Hint(
+            f"your INSERT names {', '.join(map(repr, unquoted))} without double quotes",
+            "Quote every column name with quote(): in double quotes a name is taken "
+            "exactly as written; unquoted, PostgreSQL folds its capitals and stops at "
+            'a space or a quote. ", ".join(quote(c) for c in columns).',
+        )
+    if absent:
+        return Hint(
+            f"your INSERT names the columns ({listed.strip()}), not {absent[0]!r}",
+            f"Name the columns insert_values() is given, in their order ({given}), "
+            "each one quoted with quote().",
+        )
+    places = [listed.index(quote_identifier(name)) for name in target.columns]
+    if places != sorted(places):
+        return Hint(
+            f"{said}; your INSERT names the columns in another order ({listed.strip()})",
+            f"Each row's values come in the order of columns ({given}): name them in that order.",
+        )
+    return None
+
+
+def _width_problem(recorder: Recorder, target: Target) -> Hint | None:
+    """A hint when the rows in the last INSERT's VALUES do not hold a row's values."""
+    insert = recorder.inserts[-1] if recorder.inserts else None
+    match = _FIRST_VALUES_ROW.search(insert.sql) if insert else None
+    width = len(re.findall(r"\$\d+", match.group(1))) if match else 0
+    if width in (0, target.width):
+        return None
+    return Hint(
+        f"each row of your VALUES holds {width} parameters, but the rows here have "
+        f"{target.width} values ({', '.join(target.columns)})",
+        "A row has len(columns) values, whatever the table: placeholders(len(chunk), "
+        f"len(columns)). {len(ROW_COLUMNS)} is only the users' width.",
     )
 
 
 def _explain_error(
-    exc: Exception, recorder: Recorder, rows: Sequence[Row], chunk_size: object
+    exc: Exception, recorder: Recorder, rows: Sequence[AnyRow], target: Target, budget: object
 ) -> Hint | None:
     """A hint for an error whose cause the recorded statements show, or ``None``."""
     said = f"insert_values() raised {type(exc).__name__}: {str(exc).splitlines()[0]}"
     widest = max((call.arguments for call in recorder.calls), default=0)
     if widest > MAX_ARGUMENTS or f"cannot exceed {MAX_ARGUMENTS}" in str(exc):
-        yours = f" (yours is {chunk_size:,})" if isinstance(chunk_size, int) else ""
-        if isinstance(chunk_size, int) and widest > chunk_size * WIDTH:
-            yours = f" (yours is {chunk_size:,}, yet one statement held {widest // WIDTH:,})"
+        yours = f" (yours is {budget:,})" if isinstance(budget, int) else ""
+        if isinstance(budget, int) and widest > budget:
+            yours = f" (yours is {budget:,}, yet one statement held {widest:,})"
         return Hint(
             f"one statement carried {widest:,} values; asyncpg refuses more than {MAX_ARGUMENTS:,}",
-            f"Send a big batch in chunks: at {WIDTH} values a row, at most "
-            f"{MAX_ARGUMENTS // WIDTH:,} rows a statement. Cut rows into chunks of "
-            f"ROWS_PER_STATEMENT rows{yours}, and send one INSERT per chunk.",
+            f"Send a big batch in chunks: at {target.width} values a row, at most "
+            f"{MAX_ARGUMENTS // target.width:,} rows a statement. Cut rows into chunks of "
+            "rows_per_statement(len(columns)) rows, PARAMETERS_PER_STATEMENT values in all"
+            f"{yours}, and send one INSERT per chunk.",
         )
-    if problem := _values_in_sql(recorder, rows) or _wrong_table(recorder):
+    if problem := _values_in_sql(recorder, rows) or _wrong_table(recorder, target):
+        return problem
+    if target != USERS and (problem := _names_problem(recorder, target, said)):
+        return problem
+    if problem := _width_problem(recorder, target):
         return problem
     if "another operation is in progress" in str(exc):
         return Hint(
@@ -421,34 +600,35 @@ def _explain_error(
         return Hint(
             f"{said} (a row was sent twice)",
             "The chunks overlap: each starts where the last one ended, "
-            "rows[start : start + ROWS_PER_STATEMENT] with start going up by ROWS_PER_STATEMENT.",
+            "rows[start : start + per_statement] with start going up by per_statement.",
         )
     if "arguments for this query" in str(exc) or "could not determine data type" in str(exc):
         return Hint(
             said,
-            "The placeholders and the values must match: one $n per value, len(chunk) * 5 "
-            "in all, numbered $1, $2, … across all the rows of the statement.",
+            "The placeholders and the values must match: one $n per value, "
+            f"len(chunk) * len(columns) in all ({target.width} a row here), numbered $1, $2, … "
+            "across all the rows of the statement.",
         )
     insert = recorder.inserts[-1] if recorder.inserts else None
-    if insert is not None and _columns(insert) != list(ROW_COLUMNS):
+    if target == USERS and insert is not None and _columns(insert) != list(ROW_COLUMNS):
         return _column_order(_columns(insert), said)
     if isinstance(exc, asyncpg.DataError):  # the check's rows are valid: some value went astray
-        return Hint(said, _ROW_AFTER_ROW)
+        return Hint(said, _row_after_row(target.width))
     return None
 
 
-def _values_in_sql(recorder: Recorder, rows: Sequence[Row]) -> Hint | None:
+def _values_in_sql(recorder: Recorder, rows: Sequence[AnyRow]) -> Hint | None:
     for call in recorder.calls:
         for row in rows:
-            for value in (row[1], row[0], row[2]):  # the text: username, mongo_id, email
-                if value in call.sql:
+            for value in row:
+                if isinstance(value, str) and value in call.sql:
                     return Hint(
                         f"the text of your SQL holds a row's value, {value!r}", _VALUES_APART
                     )
     return None
 
 
-def _expect_multi_row(recorder: Recorder, chunk_size: object) -> tuple[int, int]:
+def _expect_multi_row(recorder: Recorder, budget: object) -> tuple[int, int]:
     """(statements, most rows in one) for :data:`MANY` rows, or a hint on how they went."""
     if any(call.method == "copy" for call in recorder.calls):
         raise Hint(
@@ -470,14 +650,41 @@ def _expect_multi_row(recorder: Recorder, chunk_size: object) -> tuple[int, int]
         raise Hint(
             f"{said}, one INSERT per row: a round trip and a statement for every row",
             "Put many rows in one statement: VALUES ($1, …, $5), ($6, …, $10), … for a whole "
-            "chunk of ROWS_PER_STATEMENT rows, and send it with one connection.execute().",
+            "chunk of rows_per_statement(len(columns)) rows, and send it with one "
+            "connection.execute().",
         )
     if statements > MANY // MIN_ROWS_PER_STATEMENT:
-        yours = f" (yours is {chunk_size})" if isinstance(chunk_size, int) else ""
+        yours = ""
+        if (rows := _per_statement(budget, USERS.width)) is not None:
+            yours = f" (yours is {budget:,}: {counted(rows, 'row')} of {USERS.width} values)"
         raise Hint(
             f"{said}, at most {most} rows each",
             f"Make the chunks bigger: at least {MIN_ROWS_PER_STATEMENT} rows a statement; "
-            f"ROWS_PER_STATEMENT sets it{yours}. A few hundred is a good start.",
+            f"PARAMETERS_PER_STATEMENT sets how many values one carries{yours}. "
+            "A few hundred rows is a good start.",
+        )
+    return statements, most
+
+
+def _expect_width_counted(recorder: Recorder, budget: object) -> tuple[int, int]:
+    """(statements, most rows in one) for :data:`NAMES`, or a hint that rows were counted at 5.
+
+    Chunks cut at the users' 5 values a row are too short for these 3-value rows, and
+    too long for a table of 200 columns: past asyncpg's limit.
+    """
+    statements = sum(call.executions for call in recorder.inserts)
+    most = max((call.rows for call in recorder.inserts), default=0)
+    expected = _per_statement(budget, NAMES.width)
+    as_users = _per_statement(budget, USERS.width)
+    if expected is not None and as_users is not None and most == as_users < expected:
+        raise Hint(
+            f"{NAMED:,} rows of {NAMES.width} values went at most {most:,} a statement "
+            f"({most * NAMES.width:,} values), as many as rows of the users' "
+            f"{USERS.width} values",
+            f"Count a statement's rows by the width of these rows: "
+            f"rows_per_statement(len(columns)), {expected:,} rows of {NAMES.width} values "
+            f"in your PARAMETERS_PER_STATEMENT ({budget:,}). Counted at {USERS.width} a row, "
+            f"a table of 200 columns would send {as_users * 200:,} values in one statement.",
         )
     return statements, most
 
@@ -487,8 +694,14 @@ def _target(call: Call) -> str | None:
     return match.group(1).strip('"').replace('""', '"') if match else None
 
 
-def _columns(call: Call) -> list[str] | None:
+def _column_list(call: Call) -> str | None:
+    """The text between the brackets after the table's name, or ``None`` if none."""
     match = _INSERT.match(call.sql)
-    if match is None or match.group(2) is None:
+    return match.group(2) if match else None
+
+
+def _columns(call: Call) -> list[str] | None:
+    listed = _column_list(call)
+    if listed is None:
         return None
-    return [name.strip().strip('"').lower() for name in match.group(2).split(",")]
+    return [name.strip().strip('"').lower() for name in listed.split(",")]
