@@ -20,7 +20,14 @@ CONNECT_TIMEOUT_S = 10.0
 
 
 def _mongo_client(uri: str, driver: MongoDriver) -> Any:
-    options: dict[str, Any] = {"tz_aware": True}
+    # Decode as the rest of the kit does (migrationkit._normalize.rows.BSON_OPTIONS): a
+    # date outside Python's range must not fail a whole batch. (Drivers refuse the
+    # "surrogateescape" handler there; raw BSON, decoded by the workers, has it.)
+    options: dict[str, Any] = {
+        "tz_aware": True,
+        "datetime_conversion": "DATETIME_AUTO",
+        "uuidRepresentation": "standard",
+    }
     if "serverselectiontimeoutms" not in uri.lower():  # keyword options beat the URI's
         options["serverSelectionTimeoutMS"] = int(CONNECT_TIMEOUT_S * 1000)
     if driver == "motor":
