@@ -16,6 +16,7 @@ Running a migration::
 from migrationkit._errors import (
     ChangeHistoryLostError,
     ConfigurationError,
+    DocumentsSetAsideError,
     IntegrityCheckError,
     MigrationKitError,
     ServerUnavailableError,
@@ -88,6 +89,7 @@ __all__ = [
     "CountingProgress",
     "DeadLetterRepository",
     "Dispatcher",
+    "DocumentsSetAsideError",
     "Endpoints",
     "IntegrityCheckError",
     "LeastLoaded",

@@ -10,6 +10,7 @@ package, with ``raise ... from exc`` so the original stays in the traceback::
      ├── WorkerError               a cluster worker failed
      │    └── WorkerCrashedError   a worker process died without reporting
      ├── IntegrityCheckError       the target does not hold what was read
+     ├── DocumentsSetAsideError    the run completed, but set more documents aside than allowed
      └── ChangeHistoryLostError    a change stream cannot go on from its saved position
 """
 
@@ -18,6 +19,15 @@ from __future__ import annotations
 
 class MigrationKitError(Exception):
     """Base class: every error migrationkit raises on purpose."""
+
+    #: The ``migrationkit`` command's exit status for this error.
+    exit_status = 1
+
+
+class DocumentsSetAsideError(MigrationKitError):
+    """A run completed, but set aside more documents than ``--max-rejected`` allows."""
+
+    exit_status = 4
 
 
 class ConfigurationError(MigrationKitError):

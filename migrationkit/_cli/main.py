@@ -1,9 +1,13 @@
 """The ``migrationkit`` command: servers, seed, migrate, demo.
 
 Settings come from defaults, a ``migrationkit.toml`` profile, ``MIGRATIONKIT_*``
-variables and flags, in that order (:mod:`migrationkit._settings.profiles`). Expected failures
-(bad settings, unreachable servers, a failed worker) print one line on stderr and
-exit 1; bad arguments exit 2, as argparse does.
+variables and flags, in that order (:mod:`migrationkit._settings.profiles`).
+
+Exit status: 0 all is well; 1 an expected failure (bad settings, unreachable servers,
+a failed worker), told in one line on stderr; 2 bad arguments, as argparse does;
+4 the run completed but set aside more documents than ``--max-rejected`` allows
+(each reason summarised; ``migrationkit rejects`` shows them); 130 / 143 stopped by
+Ctrl-C / SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,11 +20,17 @@ import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from migrationkit._cli.bench import add_bench_parser, cmd_bench
 from migrationkit._cli.doctor import add_doctor_parser, cmd_doctor
-from migrationkit._errors import ConfigurationError, IntegrityCheckError, MigrationKitError
+from migrationkit._errors import (
+    ConfigurationError,
+    DocumentsSetAsideError,
+    IntegrityCheckError,
+    MigrationKitError,
+)
 from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.dispatch import DISPATCHERS
 from migrationkit._mapping.spec import users_mapping
@@ -120,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the report as one JSON object")
     run.add_argument(
         "--resume", action="store_true", help="continue after the last checkpoint, keep the table"
+    )
+    run.add_argument(
+        "--max-rejected",
+        type=rejected_allowance,
+        default=RejectedAllowance(),
+        metavar="N|P%",
+        help="documents that may be set aside before the run exits with status 4 (default 0)",
     )
     run.add_argument(
         "--metrics-linger",
@@ -296,7 +313,8 @@ async def cmd_migrate(args: argparse.Namespace) -> None:
         report = await migrate(
             settings,
             progress=progress_for(args),
-            transform=TRANSFORMS[args.transform],
+            # "validate" is the mapping's own transform (it also names dropped fields).
+            transform=None if args.transform == "validate" else TRANSFORMS[args.transform],
             resume=args.resume,
             observer=observer,
             ranges=RangeOptions(args.partitions, args.scheduler, args.worker_env),
@@ -308,11 +326,12 @@ async def cmd_migrate(args: argparse.Namespace) -> None:
             exporter.close()
     if args.json:
         print(json.dumps({**report.to_dict(), "run_id": current_run_id()}))
-        return
-    if report.resumed_after is not None:
-        print(f"resumed after _id {report.resumed_after}")
-    print(format_reports([report]))
-    print_rejections(report)
+    else:
+        if report.resumed_after is not None:
+            print(f"resumed after _id {report.resumed_after}")
+        print(format_reports([report]))
+        print_rejections(report)
+    check_rejections(report, args.max_rejected)
 
 
 def start_metrics(settings: Settings) -> tuple[Observer | None, MetricsServer | None]:
@@ -378,12 +397,64 @@ async def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def print_rejections(report: MigrationReport) -> None:
-    if not report.rows_rejected:
+    """One summary of what was not written as read: set aside (by reason) and dropped."""
+    if report.rows_rejected:
+        print(f"\n{report.rows_rejected:,} documents were set aside, not written, for:")
+        for reason, count, ids in report.rejections_by_reason():
+            print(f"  {count:>9,}  {reason}  (e.g. _id {', '.join(ids)})")
+        print("See each document and its reason with `migrationkit rejects`.")
+    if report.fields_dropped:
+        fields = ", ".join(f"{path} ({n:,})" for path, n in sorted(report.fields_dropped.items()))
+        print(f"\nFields with no column, not written (documents): {fields}")
+    if report.fields_kept_aside:
+        fields = ", ".join(
+            f"{path} ({n:,})" for path, n in sorted(report.fields_kept_aside.items())
+        )
+        print(f"\nValues of another type, kept in the catch-all column (documents): {fields}")
+
+
+def check_rejections(report: MigrationReport, allowed: RejectedAllowance) -> None:
+    """Fail (exit status 4) when more documents were set aside than ``--max-rejected``."""
+    if allowed.permits(report.rows_rejected, of=report.rows_read):
         return
-    print(f"\n{report.rows_rejected:,} documents were set aside, not written; first reasons:")
-    for mongo_id, reason in report.rejected_samples[:10]:
-        print(f"  _id {mongo_id}: {reason}")
-    print("See them all with `migrationkit rejects`.")
+    raise DocumentsSetAsideError(
+        f"{report.rows_rejected:,} of {report.rows_read:,} documents were set aside "
+        f"(allowed: {allowed}); the rest landed. Look at them with `migrationkit rejects`, "
+        "fix them in MongoDB and run again, or allow some with --max-rejected N or P%"
+    )
+
+
+@dataclass(frozen=True)
+class RejectedAllowance:
+    """``--max-rejected``: a number of documents, or a percentage of those read."""
+
+    count: int = 0
+    percent: float | None = None
+
+    def permits(self, rejected: int, *, of: int) -> bool:
+        if self.percent is not None:
+            return rejected <= of * self.percent / 100
+        return rejected <= self.count
+
+    def __str__(self) -> str:
+        return f"{self.percent:g}%" if self.percent is not None else f"{self.count:,}"
+
+
+def rejected_allowance(text: str) -> RejectedAllowance:
+    try:
+        if text.endswith("%"):
+            percent = float(text[:-1])
+            if not 0 <= percent <= 100:
+                raise ValueError
+            return RejectedAllowance(percent=percent)
+        count = int(text.replace("_", ""))
+        if count < 0:
+            raise ValueError
+        return RejectedAllowance(count=count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a number of documents or a percentage (e.g. 100 or 0.5%), got {text!r}"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -435,7 +506,7 @@ def run_command(args: argparse.Namespace) -> int:
             asyncio.run(cancelled_by_sigterm(commands[args.command](args)))
     except MigrationKitError as exc:
         print(f"migrationkit: error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_status
     except (KeyboardInterrupt, asyncio.CancelledError) as exc:
         # asyncio.run turns Ctrl-C into KeyboardInterrupt; our SIGTERM handler cancels.
         by = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"

@@ -24,6 +24,10 @@ class BatchDone:
     finished: float
     transform_s: float = 0.0  # validating and converting the documents
     write_s: float = 0.0  # writing to PostgreSQL, retries included
+    #: (field path, documents): fields the mapping dropped, and values kept in the
+    #: catch-all column because their type did not fit their column.
+    dropped: tuple[tuple[str, int], ...] = ()
+    kept_aside: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

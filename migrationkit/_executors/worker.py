@@ -87,6 +87,8 @@ async def run_worker(
                         finished,
                         transform_s=transformed - started,
                         write_s=finished - transformed,
+                        dropped=tuple(prepared.dropped.items()),
+                        kept_aside=tuple(prepared.kept_aside.items()),
                     )
                 )
     except Exception as exc:

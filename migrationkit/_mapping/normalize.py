@@ -46,7 +46,13 @@ from migrationkit._mapping.types import (
     column_converter,
     to_jsonb,
 )
-from migrationkit._normalize.rows import Transform, describe_errors, document_to_row, mongo_key
+from migrationkit._normalize.rows import (
+    ROW_COLUMNS,
+    Transform,
+    describe_errors,
+    document_to_row,
+    mongo_key,
+)
 
 Row = tuple[Any, ...]
 
@@ -510,9 +516,21 @@ def normalize(mapping: TableMapping, document: Mapping[str, Any]) -> DocumentRow
 def transform_for(mapping: TableMapping) -> Transform:
     """The transform that writes ``mapping``'s rows (picklable, for process workers).
 
-    The built-in users mapping keeps its fast path, :func:`document_to_row` (same rows,
-    same reasons; about 2.5 µs a document less than the general normalizer).
+    The built-in users mapping keeps its fast path, :func:`users_rows` (same rows and
+    reasons as the general normalizer, about 2.5 µs a document less).
     """
     if is_users_mapping(mapping):
-        return document_to_row
+        return users_rows
     return functools.partial(normalize, mapping)
+
+
+_USER_FIELDS = frozenset(("_id", *ROW_COLUMNS[1:]))
+
+
+def users_rows(document: Mapping[str, Any]) -> Row | DocumentRows:
+    """:func:`document_to_row`, naming the fields the users table has no column for."""
+    row = document_to_row(document)
+    if document.keys() <= _USER_FIELDS:
+        return row
+    dropped = tuple(sorted(key for key in document if key not in _USER_FIELDS))
+    return DocumentRows(row[0], row, {}, dropped)

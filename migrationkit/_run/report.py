@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from migrationkit._executors.stats import WorkerStats
+from migrationkit._executors.stats import RejectionGroup, WorkerStats
 
 
 @dataclass
@@ -26,6 +27,26 @@ class MigrationReport:
     source: str = ""
     target: str = ""
     resumed_after: str | None = None  # the checkpoint's _id when this run resumed
+    mapping: str = ""  # which mapping wrote the rows, and where it came from
+
+    @property
+    def fields_dropped(self) -> dict[str, int]:
+        """Field path → documents whose value the mapping dropped (never in silence)."""
+        return dict(sum((w.fields_dropped for w in self.per_worker), Counter()))
+
+    def rejections_by_reason(self) -> list[tuple[str, int, list[str]]]:
+        """``(reason, documents, first _ids)`` for every reason, the most common first."""
+        groups: dict[str, RejectionGroup] = {}
+        for worker in self.per_worker:
+            for reason, group in worker.rejection_groups.items():
+                groups.setdefault(reason, RejectionGroup()).add(group.count, group.ids)
+        ranked = sorted(groups.items(), key=lambda item: (-item[1].count, item[0]))
+        return [(reason, group.count, group.ids) for reason, group in ranked]
+
+    @property
+    def fields_kept_aside(self) -> dict[str, int]:
+        """Field path → documents whose value went to the catch-all: its type did not fit."""
+        return dict(sum((w.fields_kept_aside for w in self.per_worker), Counter()))
 
     @property
     def rows_per_s(self) -> float:
@@ -34,9 +55,16 @@ class MigrationReport:
     def to_dict(self, *, include_spans: bool = False) -> dict[str, Any]:
         data = asdict(self)
         data["rows_per_s"] = round(self.rows_per_s, 1)
+        data["fields_dropped"] = self.fields_dropped
+        data["fields_kept_aside"] = self.fields_kept_aside
+        data["rejections_by_reason"] = [
+            {"reason": reason, "documents": count, "ids": ids}
+            for reason, count, ids in self.rejections_by_reason()
+        ]
         data["elapsed_s"] = round(self.elapsed_s, 3)
         for worker in data["per_worker"]:
             worker["busy_s"] = round(worker["busy_s"], 3)
+            del worker["rejection_groups"]  # the report's rejections_by_reason has them
             if not include_spans:
                 del worker["spans"]
         data["rejected_samples"] = [
