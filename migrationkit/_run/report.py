@@ -62,8 +62,11 @@ class MigrationReport:
             for reason, count, ids in self.rejections_by_reason()
         ]
         data["elapsed_s"] = round(self.elapsed_s, 3)
-        for worker in data["per_worker"]:
+        for worker, stats in zip(data["per_worker"], self.per_worker, strict=True):
             worker["busy_s"] = round(worker["busy_s"], 3)
+            # asdict() rebuilds a Counter from (key, count) pairs, counting the pairs.
+            worker["fields_dropped"] = dict(stats.fields_dropped)
+            worker["fields_kept_aside"] = dict(stats.fields_kept_aside)
             del worker["rejection_groups"]  # the report's rejections_by_reason has them
             if not include_spans:
                 del worker["spans"]
