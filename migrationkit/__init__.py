@@ -51,6 +51,7 @@ from migrationkit._normalize.rows import (
     mongo_key,
 )
 from migrationkit._normalize.transforms import TRANSFORMS
+from migrationkit._observe.logs import configure_logging, run_scope
 from migrationkit._observe.observe import NullObserver, Observer
 from migrationkit._observe.progress import CountingProgress, NullProgress, Progress, TqdmProgress
 from migrationkit._redact import redact_uri
@@ -70,6 +71,21 @@ from migrationkit._target.table import TableRepository, UserPostgresRepository
 from migrationkit._target.writers import ROW_WRITERS, RowWriter
 
 __version__ = "0.1.0"
+
+#: Public names whose modules need an optional extra, imported on first use.
+_OPTIONAL = {
+    "PrometheusObserver": "migrationkit._observe.metrics",  # the "metrics" extra
+    "tracing_observer": "migrationkit._observe.tracing",  # the "tracing" extra
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _OPTIONAL:
+        import importlib
+
+        return getattr(importlib.import_module(_OPTIONAL[name]), name)
+    raise AttributeError(f"module 'migrationkit' has no attribute {name!r}")
+
 
 __all__ = [
     "DISPATCHERS",
@@ -106,6 +122,7 @@ __all__ = [
     "PostgresTarget",
     "PreparedBatch",
     "Progress",
+    "PrometheusObserver",
     "RangeExecutor",
     "RangeFailedError",
     "RangeOptions",
@@ -131,6 +148,7 @@ __all__ = [
     "WorkerJob",
     "WorkerStats",
     "__version__",
+    "configure_logging",
     "document_to_row",
     "migrate",
     "mongo_key",
@@ -139,7 +157,9 @@ __all__ = [
     "resolve_endpoints",
     "resolve_settings",
     "run_migration",
+    "run_scope",
     "run_verify",
+    "tracing_observer",
     "users_mapping",
     "verify",
 ]
