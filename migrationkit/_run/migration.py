@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Self
@@ -218,14 +219,20 @@ class Migration:
         return UserMongoRepository(database[self.settings.mongo_collection])
 
     @with_run_id
-    async def migrate(self, *, resume: bool = False) -> MigrationReport:
+    async def migrate(
+        self, *, resume: bool = False, batches: AsyncIterator[list[Any]] | None = None
+    ) -> MigrationReport:
         """Copy every document into the table (or set it aside) and report.
 
         A fresh run empties the table and its dead-letter table first. ``resume=True``
         continues after the last checkpoint instead (a fresh run if there is none).
-        Raises :class:`IntegrityCheckError` unless every document read is, exactly once,
-        either in the table or in the dead-letter table.
+        ``batches`` replaces the keyset reader (the benchmark feeds the original project's
+        skip/limit pages through it; no checkpoints then). Raises
+        :class:`IntegrityCheckError` unless every document read is, exactly once, either
+        in the table or in the dead-letter table.
         """
+        if batches is not None and resume:
+            raise ConfigurationError("a run fed its own batches cannot resume")
         by_ranges = self.check_options(resume=resume)
         start = await self.postgres.run(
             lambda db: self._starting_point(db, resume=resume),
@@ -234,7 +241,7 @@ class Migration:
         if by_ranges:
             outcome = await self._send_ranges()
         else:
-            outcome = await self._send_batches(start)
+            outcome = await self._send_batches(start, batches)
         report = self._report(outcome, start)
         expected = outcome.expected
         if expected is None:
@@ -254,7 +261,9 @@ class Migration:
 
     # -- the two ways of sending work out ---------------------------------------------
 
-    async def _send_batches(self, start: Checkpoint | None) -> _Outcome:
+    async def _send_batches(
+        self, start: Checkpoint | None, given: AsyncIterator[list[Any]] | None
+    ) -> _Outcome:
         settings = self.settings
         cluster = ClusterMigrationFactory.create(
             settings.backend,
@@ -275,12 +284,13 @@ class Migration:
         todo = None if total is None else max(total - done_before, 0)
         self.progress.start(todo, f"{settings.backend}/{settings.writer}")
         self.observer.run_started(backend=settings.backend, workers=settings.workers, total=total)
-        batches = self.source.iter_batches(
+        batches = given or self.source.iter_batches(
             settings.batch_size,
             after=start.last_id if start else OPEN,
             raw=cluster.reads_raw_bson,
             policy=settings.retry_policy,
         )
+        checkpoint = None if given else (lambda batch, rows: (last_id(batch), done_before + rows))
         # The first batch can take seconds (SecantusDB builds the whole result before
         # it answers): ask for it now, so that the workers start meanwhile.
         first = asyncio.ensure_future(anext(batches, None))
@@ -290,7 +300,7 @@ class Migration:
                 rows_read = await cluster.feed(
                     batches,
                     first=first,
-                    checkpoint=lambda batch, rows: (last_id(batch), done_before + rows),
+                    checkpoint=checkpoint,
                     after_each=lambda: saver.save_now_and_then(cluster),
                 )
             await saver.save(cluster, completed=True)
@@ -301,7 +311,8 @@ class Migration:
             raise
         finally:
             self.progress.close()
-            await batches.aclose()
+            if hasattr(batches, "aclose"):
+                await batches.aclose()
         return _Outcome(
             label=settings.backend,
             workers=settings.workers,

@@ -11,20 +11,18 @@ in the report, marked as extrapolated).
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
-from migrationkit._errors import IntegrityCheckError
-from migrationkit._executors.backends import ClusterMigrationFactory
-from migrationkit._executors.clusters.base import ClusterMigrationBase
-from migrationkit._executors.dispatch import RoundRobin
-from migrationkit._servers.endpoints import Endpoints
-from migrationkit._settings.settings import Settings
-from migrationkit._source.connection import MongoConnectionHandler
-from migrationkit._source.repository import UserMongoRepository
-from migrationkit._target.connection import PostgresConnectionHandler
-from migrationkit._target.loader import postgres_job
-from migrationkit._target.table import UserPostgresRepository
+from migrationkit import (
+    Endpoints,
+    Migration,
+    MongoConnectionHandler,
+    RoundRobin,
+    Settings,
+    UserMongoRepository,
+)
 from migrationkit.workshop.bench.report import Original, PageTime
-from migrationkit.workshop.bench.tables import create_users_table
 
 #: A line needs a few points before it can be trusted to extrapolate.
 MIN_PAGES_FOR_FIT = 3
@@ -62,53 +60,45 @@ async def run_original(
     batch_size: int,
     budget_s: float,
 ) -> Original:
-    """Migrate with ``iter_batches_skip_limit``; stop reading after ``budget_s`` seconds."""
-    async with (
-        MongoConnectionHandler(endpoints.mongo_uri, driver=settings.mongo_driver) as client,
-        PostgresConnectionHandler(endpoints.pg_dsn, max_size=1) as pool,
-    ):
-        source = UserMongoRepository(client[settings.mongo_database][settings.mongo_collection])
-        target = UserPostgresRepository(pool, table=settings.pg_table)
-        await create_users_table(pool, settings.pg_table)
-        rows_total = await source.count()
-        job = postgres_job(endpoints.pg_dsn, table=settings.pg_table, writer="copy")
-        cluster = ClusterMigrationFactory.create(
-            backend, workers, job=job, queue_depth=settings.queue_depth,
-            dispatcher=RoundRobin(workers),
-        )  # fmt: skip
-        started = time.perf_counter()
-        async with cluster:
-            pages, rows = await _read_pages(source, cluster, batch_size, started + budget_s)
-        seconds = time.perf_counter() - started
-        if await target.count() != rows:
-            raise IntegrityCheckError(f"the original's run read {rows} rows but wrote others")
+    """Migrate with ``iter_batches_skip_limit``; stop reading after ``budget_s`` seconds.
+
+    The pages go through the same :class:`Migration` as every run (prepare, the cluster,
+    the report and the end check), fed in place of the keyset reader.
+    """
+    options = {"backend": backend, "workers": workers, "batch_size": batch_size, "writer": "copy"}
+    async with Migration(
+        settings.model_copy(update=options), endpoints=endpoints, dispatcher=RoundRobin(workers)
+    ) as run:
+        rows_total = await run.source.count()
+        pages: list[PageTime] = []
+        deadline = time.perf_counter() + budget_s
+        report = await run.migrate(batches=_timed_pages(run.source, batch_size, pages, deadline))
     still, intercept, slope, r2 = remaining_seconds(
-        pages, rows_done=rows, rows_total=rows_total, batch_size=batch_size
+        pages, rows_done=report.rows_read, rows_total=rows_total, batch_size=batch_size
     )
+    seconds = report.elapsed_s
     return Original(
-        backend, workers, batch_size, rows_total, rows, seconds, seconds + still,
+        backend, workers, batch_size, rows_total, report.rows_read, seconds, seconds + still,
         pages, intercept, slope, r2,
     )  # fmt: skip
 
 
-async def _read_pages(
-    source: UserMongoRepository, cluster: ClusterMigrationBase, batch_size: int, deadline: float
-) -> tuple[list[PageTime], int]:
-    """Feed skip/limit pages to the cluster until the end or ``deadline``; time each page."""
-    pages: list[PageTime] = []
-    rows = 0
+async def _timed_pages(
+    source: UserMongoRepository, batch_size: int, pages: list[PageTime], deadline: float
+) -> AsyncIterator[list[Any]]:
+    """Skip/limit pages until the end or ``deadline``, each one's time in ``pages``."""
     pager = source.iter_batches_skip_limit(batch_size)  # holds no cursor between pages
+    rows = 0
     while True:
         asked = time.perf_counter()
         page = await anext(pager, None)
         if page is None:
-            break
+            return
         pages.append(PageTime(rows, time.perf_counter() - asked))
         rows += len(page)
-        await cluster.submit(page)
+        yield page
         if time.perf_counter() > deadline and len(pages) >= MIN_PAGES_FOR_FIT:
-            break
-    return pages, rows
+            return
 
 
 async def time_last_page(settings: Settings, endpoints: Endpoints, *, batch_size: int) -> PageTime:
