@@ -24,6 +24,7 @@ from pymongo.errors import PyMongoError
 from migrationkit._errors import MigrationKitError
 from migrationkit._redact import redact_uri
 from migrationkit._settings.settings import Settings
+from migrationkit._target.tables import describe_server
 
 Level = Literal["ok", "info", "problem"]
 
@@ -213,8 +214,7 @@ async def probe_postgres(dsn: str, settings: Settings, timeout: float) -> str:
     """Ask PostgreSQL for its version and whether the users table exists."""
     connection = await asyncpg.connect(dsn, timeout=timeout)
     try:
-        version = await connection.fetchval("SELECT current_setting('server_version')")
-        exists = await connection.fetchval("SELECT to_regclass($1) IS NOT NULL", settings.pg_table)
+        version, exists = await describe_server(connection, settings.pg_table)
         table = f"table {settings.pg_table}" + (" exists" if exists else " not created yet")
     finally:
         await connection.close()

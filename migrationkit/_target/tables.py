@@ -13,6 +13,7 @@ from migrationkit._mapping.spec import TableMapping
 from migrationkit._target.checkpoints import CheckpointRepository
 from migrationkit._target.dead_letters import DeadLetterRepository
 from migrationkit._target.table import TableRepository
+from migrationkit._target.writers import quote_identifier
 
 
 @dataclass(frozen=True)
@@ -51,3 +52,10 @@ async def count_target(db: Any, mapping: TableMapping) -> TargetCounts:
         rejected=await dead_letters.count(),
         in_both=await dead_letters.count_also_written(),
     )
+
+
+async def describe_server(db: Any, table: str) -> tuple[str, bool]:
+    """The server's version, and whether ``table`` exists (what the doctor shows)."""
+    version = await db.fetchval("SELECT current_setting('server_version')")
+    exists = await db.fetchval("SELECT to_regclass($1) IS NOT NULL", quote_identifier(table))
+    return str(version), bool(exists)
