@@ -34,6 +34,8 @@ from migrationkit._errors import (
 from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.dispatch import DISPATCHERS
 from migrationkit._mapping.spec import users_mapping
+from migrationkit._mapping.types import from_jsonb
+from migrationkit._normalize.rows import document_json
 from migrationkit._normalize.transforms import TRANSFORMS
 from migrationkit._observe.logs import LogFormat, configure_logging, current_run_id, run_scope
 from migrationkit._observe.observe import Observer
@@ -371,7 +373,8 @@ async def cmd_rejects(args: argparse.Namespace) -> None:
         for record in await dead_letters.latest(limit=args.limit):
             print(f"_id {record['mongo_id']}  ({record['rejected_at']:%Y-%m-%d %H:%M:%S})")
             print(f"  reason:   {record['reason']}")
-            print(f"  document: {shorten(record['document'], 200)}")
+            document = document_json(from_jsonb(record["document"]))
+            print(f"  document: {shorten(document, 200)}")
     shown = min(total, args.limit)
     print(f"{total:,} rejected documents in {dead_letters.table} (showing {shown}).")
     if total:

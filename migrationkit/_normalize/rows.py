@@ -190,11 +190,11 @@ def last_id(batch: Batch) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A document that will not be written, why, and the document itself (Extended JSON)."""
+    """A document that will not be written, why, and the document itself, as read."""
 
     mongo_id: str
     reason: str
-    document: str = field(repr=False)
+    document: Mapping[str, Any] = field(repr=False)
 
 
 @dataclass
@@ -216,7 +216,7 @@ class PreparedBatch:
     def reject_rows(self, refused: Mapping[str, str]) -> list[Rejection]:
         """Rejections for rows PostgreSQL refused, ``refused`` mapping mongo_id → reason."""
         return [
-            Rejection(key, refused[key], document_json(document))
+            Rejection(key, refused[key], document)
             for document in self.documents
             if (key := mongo_key(document.get("_id"))) in refused
         ]
@@ -231,9 +231,7 @@ def prepare_batch(batch: Batch, transform: Transform) -> PreparedBatch:
             made = transform(document)
         except ValueError as exc:
             reason = describe_errors(exc) if isinstance(exc, ValidationError) else str(exc)
-            prepared.rejections.append(
-                Rejection(mongo_key(document.get("_id")), reason, document_json(document))
-            )
+            prepared.rejections.append(Rejection(mongo_key(document.get("_id")), reason, document))
             continue
         if type(made) is tuple:  # a plain row (DocumentRows is a tuple's subclass)
             rows.append(made)

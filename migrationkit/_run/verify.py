@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +23,8 @@ import asyncpg
 
 from migrationkit._mapping.normalize import transform_for
 from migrationkit._mapping.spec import ChildTable, TableMapping, users_mapping
-from migrationkit._mapping.types import comparable
-from migrationkit._normalize.rows import Row, Transform, prepare_batch
+from migrationkit._mapping.types import comparable, same_bson
+from migrationkit._normalize.rows import Row, Transform, mongo_key, prepare_batch
 from migrationkit._servers.endpoints import Endpoints
 from migrationkit._servers.resolve import resolve_endpoints
 from migrationkit._settings.settings import Settings
@@ -152,7 +152,7 @@ async def verify(
             expected = shape.images({row[0]: row for row in prepared.rows}, prepared.children)
             expected_rejected = {r.mongo_id for r in prepared.rejections}
             keys = [*expected, *expected_rejected]
-            actual, rejected = await postgres.run(
+            actual, rejected, set_aside = await postgres.run(
                 lambda db, keys=keys: _target_range(db, shape, keys),  # type: ignore[misc]
                 what="reading the target",
             )
@@ -162,13 +162,17 @@ async def verify(
             # A valid row that PostgreSQL refused is rightly set aside, not missing.
             refused = (set(rejected) & expected.keys()) - actual.keys()
             wanted = [image for key, image in expected.items() if key not in refused]
+            altered = _altered_dead_letters(prepared.documents, set_aside)
             if (
                 checksum(list(actual.values())) == checksum(wanted)
                 and set(rejected) - refused == expected_rejected
+                and not altered
             ):
                 continue
             report.ranges_differing += 1
             _describe(report, mapping, expected, expected_rejected, actual, set(rejected))
+            room = MAX_DIFFERENCES - len(report.differences)
+            report.differences.extend(altered[: max(room, 0)])
         report.table_rows, report.rejected_rows = await postgres.run(
             lambda db: _counts(db, mapping), what="counting the target"
         )
@@ -178,10 +182,24 @@ async def verify(
 
 async def _target_range(
     db: asyncpg.Connection, shape: _Shape, keys: list[str]
-) -> tuple[dict[str, Image], list[str]]:
+) -> tuple[dict[str, Image], list[str], dict[str, Any]]:
+    """The range's rows as images, the keys set aside, and the documents set aside."""
     table = TableRepository(db, mapping=shape.mapping)
     images = shape.images(await table.rows_for(keys), await table.child_rows_for(keys))
-    return images, await DeadLetterRepository(db, table=shape.mapping.table).keys_among(keys)
+    set_aside = await DeadLetterRepository(db, table=shape.mapping.table).documents_for(keys)
+    return images, list(set_aside), set_aside
+
+
+def _altered_dead_letters(
+    documents: Sequence[Mapping[str, Any]], set_aside: dict[str, Any]
+) -> list[Difference]:
+    """Documents set aside that are not, value for value, the source document."""
+    return [
+        Difference(key, "set aside, but the stored document differs from the source")
+        for document in documents
+        if (key := mongo_key(document.get("_id"))) in set_aside
+        and not same_bson(set_aside[key], dict(document))
+    ]
 
 
 async def _counts(db: asyncpg.Connection, mapping: TableMapping) -> tuple[int, int]:

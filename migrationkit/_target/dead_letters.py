@@ -1,4 +1,9 @@
-"""``DeadLetterRepository``: documents set aside (``<table>_rejected``), each with its reason."""
+"""``DeadLetterRepository``: documents set aside (``<table>_rejected``), each with its reason.
+
+The document is kept whole in a ``jsonb`` column in the kit's lossless encoding
+(:func:`migrationkit._mapping.types.to_jsonb`: every BSON type, NUL and odd keys
+included), so what was set aside can be compared with the source value for value.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from migrationkit._mapping.types import from_jsonb, to_jsonb
 from migrationkit._normalize.rows import Rejection
 from migrationkit._target.writers import quote_identifier
 
@@ -25,7 +31,7 @@ class DeadLetterRepository:
             f"""
             CREATE TABLE IF NOT EXISTS {self._quoted} (
                 mongo_id    TEXT PRIMARY KEY,
-                document    TEXT NOT NULL,
+                document    JSONB NOT NULL,
                 reason      TEXT NOT NULL,
                 rejected_at TIMESTAMPTZ NOT NULL DEFAULT now()
             )"""
@@ -41,7 +47,7 @@ class DeadLetterRepository:
                 f"INSERT INTO {self._quoted} (mongo_id, document, reason) VALUES ($1, $2, $3) "
                 "ON CONFLICT (mongo_id) DO UPDATE SET document = EXCLUDED.document, "
                 "reason = EXCLUDED.reason, rejected_at = now()",
-                [(r.mongo_id, r.document, r.reason) for r in rejections],
+                [(r.mongo_id, to_jsonb(r.document), r.reason) for r in rejections],
             )
 
     async def truncate(self) -> None:
@@ -58,6 +64,14 @@ class DeadLetterRepository:
             limit,
         )
         return records
+
+    async def documents_for(self, keys: Sequence[str]) -> dict[str, Any]:
+        """The documents set aside under these ``mongo_id``s, decoded to their BSON values."""
+        records = await self._db.fetch(
+            f"SELECT mongo_id, document FROM {self._quoted} WHERE mongo_id = ANY($1::text[])",
+            list(keys),
+        )
+        return {record["mongo_id"]: from_jsonb(record["document"]) for record in records}
 
     async def keys_among(self, keys: Sequence[str]) -> list[str]:
         """Which of these ``mongo_id``s are set aside."""

@@ -122,3 +122,17 @@ async def test_verify_exits_1_with_the_first_differences_from_the_cli(
     assert done.returncode == 1
     assert "MISMATCH" in done.stderr
     assert f"_id {key}: missing from the table" in done.stderr
+
+
+async def test_a_changed_value_in_a_document_set_aside_is_found(
+    migrated: Settings, target: UserPostgresRepository
+) -> None:
+    dead_letters = DeadLetterRepository(target._db, table=target.table)
+    await target._db.execute(
+        f'UPDATE "{dead_letters.table}" SET document = document || \'{{"age": 1}}\'::jsonb'
+    )
+    report = await verify(migrated)
+    assert not report.ok
+    assert [str(d) for d in report.differences] == [
+        '_id "bad": set aside, but the stored document differs from the source'
+    ]
