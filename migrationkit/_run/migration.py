@@ -154,6 +154,7 @@ class Migration:
         self._mongo: MongoConnectionHandler | None = None
         self._postgres: ReconnectingConnection | None = None
         self._client: Any = None
+        row_writer(settings.writer)  # a writer that cannot be called fails before any work
         self.sends_ranges = self.check_options(resume=False)
 
     def check_options(self, *, resume: bool) -> bool:

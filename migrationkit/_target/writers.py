@@ -12,9 +12,11 @@ an import path such as ``"insert_values:insert_values"``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from migrationkit._errors import ConfigurationError
 from migrationkit._normalize.rows import Row
 from migrationkit._registry import Registry
 
@@ -70,5 +72,20 @@ WRITERS: tuple[str, ...] = tuple(ROW_WRITERS.names())
 
 
 def row_writer(writer: str | RowWriter) -> RowWriter:
-    """A writer function from its name, its import path, or itself."""
-    return ROW_WRITERS.get(writer) if isinstance(writer, str) else writer
+    """A writer function from its name, its import path, or itself.
+
+    A function that cannot take ``(connection, table, rows, columns)`` is refused here,
+    with the reason: called per batch, its ``TypeError`` would look like bad rows.
+    """
+    function = ROW_WRITERS.get(writer) if isinstance(writer, str) else writer
+    try:
+        inspect.signature(function).bind(None, "table", [], [])
+    except TypeError:
+        name = writer if isinstance(writer, str) else getattr(writer, "__name__", repr(writer))
+        raise ConfigurationError(
+            f"writer {name!r} must take (connection, table, rows, columns): "
+            "the columns it writes come last"
+        ) from None
+    except ValueError:  # no signature to read (a builtin): let the first call tell
+        pass
+    return function

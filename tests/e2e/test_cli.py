@@ -30,10 +30,13 @@ def run(servers: Endpoints) -> Run:
         "MIGRATIONKIT_WORKERS": "2",
     }
 
-    def run(*args: str, **env_overrides: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, cwd: str | None = None, **env_overrides: str
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "migrationkit", *args],
             env=env | env_overrides,
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=300,
@@ -130,8 +133,8 @@ class EveryOtherWorker(RoundRobin):
         super().__init__(min(size, 2))
 
 
-async def my_writer(connection, table, rows):
-    await executemany_rows(connection, table, rows)
+async def my_writer(connection, table, rows, columns):
+    await executemany_rows(connection, table, rows, columns)
 '''
 
 
@@ -163,6 +166,15 @@ def test_the_console_script_runs_a_dispatcher_and_writer_from_the_current_folder
     assert report["rows_written"] == 1200
     assert report["writer"] == "my_plugins:my_writer"
     assert [worker["batches"] for worker in report["per_worker"]] == [3, 3, 0]
+
+
+def test_a_writer_without_the_columns_parameter_is_one_clear_error(
+    run: Run, tmp_path: Path
+) -> None:
+    (tmp_path / "old_writer.py").write_text("async def write(connection, table, rows):\n    pass\n")
+    done = run("migrate", "--writer", "old_writer:write", cwd=str(tmp_path))
+    assert done.returncode == 1
+    assert "must take (connection, table, rows, columns)" in done.stderr
 
 
 def test_an_unknown_plug_in_is_one_clear_error(run: Run) -> None:
