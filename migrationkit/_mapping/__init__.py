@@ -10,7 +10,6 @@ measures what each writer keeps.
 
 from migrationkit._mapping.normalize import (
     DocumentRejected,
-    DocumentRows,
     Normalizer,
     compile_mapping,
     document_key,
@@ -40,6 +39,7 @@ from migrationkit._mapping.types import (
     to_jsonb,
     widen,
 )
+from migrationkit._normalize.rows import DocumentRows
 
 __all__ = [
     "MAPPING_BSON_OPTIONS",

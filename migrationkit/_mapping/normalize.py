@@ -47,11 +47,11 @@ from migrationkit._mapping.types import (
     to_jsonb,
 )
 from migrationkit._normalize.rows import (
-    ROW_COLUMNS,
+    DocumentRows,
     Transform,
     describe_errors,
-    document_to_row,
     mongo_key,
+    users_rows,
 )
 
 Row = tuple[Any, ...]
@@ -66,16 +66,6 @@ class DocumentRejected(ValueError):
     @property
     def reason(self) -> str:
         return str(self)
-
-
-class DocumentRows(NamedTuple):
-    """What one document becomes (rows in the mapping's ``column_names`` order)."""
-
-    key: str
-    row: Row
-    children: dict[str, list[Row]]
-    dropped: tuple[str, ...] = _NONE
-    kept_aside: tuple[str, ...] = _NONE
 
 
 @dataclass(slots=True)
@@ -522,15 +512,3 @@ def transform_for(mapping: TableMapping) -> Transform:
     if is_users_mapping(mapping):
         return users_rows
     return functools.partial(normalize, mapping)
-
-
-_USER_FIELDS = frozenset(("_id", *ROW_COLUMNS[1:]))
-
-
-def users_rows(document: Mapping[str, Any]) -> Row | DocumentRows:
-    """:func:`document_to_row`, naming the fields the users table has no column for."""
-    row = document_to_row(document)
-    if document.keys() <= _USER_FIELDS:
-        return row
-    dropped = tuple(sorted(key for key in document if key not in _USER_FIELDS))
-    return DocumentRows(row[0], row, {}, dropped)

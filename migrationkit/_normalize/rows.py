@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, NotRequired, Protocol
+from typing import Annotated, Any, NamedTuple, NotRequired, Protocol
 
 import bson
 from bson import Binary, ObjectId, json_util
@@ -243,3 +243,25 @@ def prepare_batch(batch: Batch, transform: Transform) -> PreparedBatch:
         prepared.dropped.update(normalized.dropped)
         prepared.kept_aside.update(normalized.kept_aside)
     return prepared
+
+
+class DocumentRows(NamedTuple):
+    """What one document becomes (rows in the mapping's ``column_names`` order)."""
+
+    key: str
+    row: tuple[Any, ...]
+    children: dict[str, list[tuple[Any, ...]]]
+    dropped: tuple[str, ...] = ()
+    kept_aside: tuple[str, ...] = ()
+
+
+_USER_FIELDS = frozenset(("_id", *ROW_COLUMNS[1:]))
+
+
+def users_rows(document: Mapping[str, Any]) -> Row | DocumentRows:
+    """:func:`document_to_row`, naming the fields the users table has no column for."""
+    row = document_to_row(document)
+    if document.keys() <= _USER_FIELDS:
+        return row
+    dropped = tuple(sorted(key for key in document if key not in _USER_FIELDS))
+    return DocumentRows(row[0], row, {}, dropped)

@@ -12,7 +12,7 @@ import pytest
 from bson import Decimal128, Int64, ObjectId
 
 from migrationkit import Endpoints
-from migrationkit._mapping.normalize import DocumentRows, compile_mapping
+from migrationkit._mapping.normalize import compile_mapping
 from migrationkit._mapping.restore import restore_document
 from migrationkit._mapping.spec import ChildTable, Column, TableMapping
 from migrationkit._mapping.types import (
@@ -23,6 +23,7 @@ from migrationkit._mapping.types import (
     same_bson,
     to_jsonb,
 )
+from migrationkit._normalize.rows import DocumentRows
 from migrationkit._target.fidelity import SAMPLES, format_fidelity_table, measure_fidelity
 from migrationkit._target.mapping_sql import (
     create_table_statements,
