@@ -252,6 +252,8 @@ class Migration:
             what="checking the target table",
         )
         self.observer.run_finished(report)
+        for reason, count, ids in report.rejections_by_reason():  # one line a reason
+            log.warning("set aside %d documents: %s (e.g. _id %s)", count, reason, ", ".join(ids))
         log.info(
             "migrated %d rows in %.2f s (%.0f rows/s)",
             report.rows_read,

@@ -180,8 +180,8 @@ async def test_worker_process_log_lines_carry_the_run_id(
         await migrate(make_settings(backend="multiprocessing"), transform=chatty_row)
     lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line[:1] == "{"]
     chatty = [line for line in lines if line["logger"] == "migrationkit.test.chatty"]
-    rejected = [line for line in lines if str(line["message"]).startswith("rejected document")]
+    rejected = [line for line in lines if str(line["message"]).startswith("set aside ")]
     assert len(chatty) == 1
     assert str(chatty[0]["process"]).startswith("migrationkit-worker-")
-    assert len(rejected) == 2
+    assert len(rejected) == 2  # one summary line per reason, none per document
     assert {line["run_id"] for line in chatty + rejected} == {"itest-run-id"}
