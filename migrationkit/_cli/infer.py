@@ -3,8 +3,8 @@
 Read-only: it reads MongoDB and writes one local TOML file, never a database, and takes
 no lock, so it can run beside a migration. The sample is one ``$sample`` aggregation:
 on MongoDB a random sample (fields that only recent or old documents have are seen
-too), on SecantusDB no slower than reading the first N documents, which costs a scan
-of the whole collection there as well (measured: the README's "Your own collections").
+too); on SecantusDB as quick as any other way, since every query there scans the whole
+collection, ``limit`` or not (measured: the README's "Your own collections").
 ``--all`` reads every document once, in ``_id`` order, as the migration does.
 """
 
@@ -18,6 +18,7 @@ import json
 import logging
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
@@ -112,10 +113,9 @@ async def cmd_infer(args: argparse.Namespace, resolved: ResolvedSettings) -> Non
     quiet = args.quiet or args.json
     sample = None if args.all else args.sample
     progress: Progress = NullProgress() if quiet else TqdmProgress(unit=" docs")
-    if sample is not None and not quiet:  # one query: nothing to count along the way
-        where = f"{settings.mongo_database}.{settings.mongo_collection}"
-        print(f"sampling up to {sample:,} documents of {where} ...", file=sys.stderr, flush=True)
-    stats, total = await read_collection(settings, sample=sample, progress=progress)
+    stats, total = await read_collection(
+        settings, sample=sample, progress=progress, announce=None if quiet else _to_stderr
+    )
     inference = mapping_from_stats(
         stats,
         collection=settings.mongo_collection,
@@ -142,6 +142,10 @@ async def cmd_infer(args: argparse.Namespace, resolved: ResolvedSettings) -> Non
     print(f"  {next_command(out)}")
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def refuse_to_overwrite(path: Path, *, force: bool) -> None:
     if path.exists() and not force:
         raise ConfigurationError(
@@ -161,9 +165,17 @@ def write_mapping(path: Path, inference: Inference, *, force: bool) -> None:
 
 
 async def read_collection(
-    settings: Settings, *, sample: int | None, progress: Progress
+    settings: Settings,
+    *,
+    sample: int | None,
+    progress: Progress,
+    announce: Callable[[str], None] | None = None,
 ) -> tuple[FieldStats, int]:
-    """The statistics of ``sample`` documents (``None``: every one), and the estimated count."""
+    """The statistics of ``sample`` documents (``None``: every one), and the estimated count.
+
+    ``progress`` counts the documents of ``--all``; a sample is one query, so ``announce``
+    is told once what is being read.
+    """
     if settings.mongo_uri is not None:
         uri = settings.mongo_uri.get_secret_value()
     else:  # the embedded servers, started if need be
@@ -189,6 +201,8 @@ async def read_collection(
                 finally:
                     progress.close()
             else:
+                if announce is not None:
+                    announce(f"sampling {min(sample, total):,} of ~{total:,} documents of {where}")
                 stats = await read_sample(
                     collection, size=sample, policy=settings.retry_policy, what=where
                 )

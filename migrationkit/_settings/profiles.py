@@ -172,10 +172,13 @@ class ResolvedSettings:
         except ConfigurationError as exc:
             return f"mapping for {collection!r}: cannot be used: {exc}"
         if choice.infers:
-            return (
-                f"mapping for {collection!r}: infer ({choice.why}): "
-                "`migrationkit infer` writes one to review"
+            written = Path(f"{collection}.mapping.toml")  # where `migrationkit infer` writes
+            hint = (
+                f"{written} is here: use it with --mapping {written}"
+                if written.is_file()
+                else "`migrationkit infer` writes one to review"
             )
+            return f"mapping for {collection!r}: infer ({choice.why}): {hint}"
         return f"mapping for {collection!r}: {choice.describe()}"
 
 

@@ -148,6 +148,15 @@ def test_show_says_when_the_run_would_infer_and_how_to_review_first() -> None:
     assert "migrationkit infer" in last
 
 
+def test_show_points_at_a_mapping_infer_wrote_here_when_none_is_used() -> None:
+    Path("orders.mapping.toml").write_text(CONFIG.split("\n\n", 2)[2])
+    last = resolve_settings(flags={"mongo_collection": "orders"}).show().splitlines()[-1]
+    assert last == (
+        "mapping for 'orders': infer (no mapping declared for collection 'orders'): "
+        "orders.mapping.toml is here: use it with --mapping orders.mapping.toml"
+    )
+
+
 def test_show_says_why_a_mapping_cannot_be_used_instead_of_failing() -> None:
     shown = resolve_settings(flags={"mapping": "missing.toml"}).show()
     assert "mapping for 'users': cannot be used: mapping file missing.toml does not exist" in shown
