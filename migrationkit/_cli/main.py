@@ -1,4 +1,4 @@
-"""The ``migrationkit`` command: servers, seed, migrate, demo.
+"""The ``migrationkit`` command: servers, seed, infer, migrate, demo.
 
 Settings come from defaults, a ``migrationkit.toml`` profile, ``MIGRATIONKIT_*``
 variables and flags, in that order (:mod:`migrationkit._settings.profiles`).
@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from migrationkit._cli.bench import add_bench_parser, cmd_bench
 from migrationkit._cli.doctor import add_doctor_parser, cmd_doctor
+from migrationkit._cli.infer import add_infer_parser, cmd_infer
+from migrationkit._cli.type_map import add_types_parser, cmd_types
 from migrationkit._errors import (
     ConfigurationError,
     DocumentsSetAsideError,
@@ -73,6 +75,7 @@ SETTING_FLAGS = (
     "metrics_port",
     "metrics_host",
     "log_format",
+    "mapping",
 )
 
 
@@ -163,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     rejects = commands.add_parser("rejects", help="list documents set aside, with the reason")
     rejects.add_argument("--limit", type=positive_int, default=20)
 
+    add_infer_parser(commands)
+    add_types_parser(commands)
     add_doctor_parser(commands)
     add_bench_parser(commands)
 
@@ -226,6 +231,13 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--metrics-host", metavar="ADDRESS", help="where the metrics port listens (127.0.0.1)"
+    )
+    parser.add_argument(
+        "--mapping",
+        metavar="MAPPING",
+        help="users (built-in), infer, or a TOML file of [mappings.<collection>] tables "
+        "(default: migrationkit.toml's [mappings.<collection>], else users for a "
+        "collection called users, else infer)",
     )
 
 
@@ -495,6 +507,10 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         if args.command == "servers":
             cmd_servers(args)
+        elif args.command == "types":
+            cmd_types(args)
+        elif args.command == "infer":
+            asyncio.run(cancelled_by_sigterm(cmd_infer(args, resolve(args))))
         elif args.command == "config":
             cmd_config(args)
         elif args.command == "doctor":

@@ -10,11 +10,16 @@
     backend = "multiprocessing"
     pg_dsn = "postgresql://app@db.internal:5432/app"
 
+    [mappings.customers]           # how a collection becomes tables (migrationkit infer)
+    table = "customers"
+    columns = [{ path = "name", name = "name", pg_type = "text" }]
+
 Each source overrides the one before: default < the file's profile < ``MIGRATIONKIT_*``
 variables < command-line flags. :func:`resolve_settings` returns the settings with the
 origin of each one (``migrationkit config show`` prints them, secrets redacted); an
 unknown key or a bad value is one :class:`ConfigurationError` naming the key and where
-it was set.
+it was set. The ``[mappings.<collection>]`` tables are read and checked with the file
+(:mod:`migrationkit._mapping.files` says which mapping a run uses).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from pydantic import ValidationError
 from pydantic_settings import EnvSettingsSource
 
 from migrationkit._errors import ConfigurationError
+from migrationkit._mapping.files import MappingChoice, collect_mappings, resolve_mapping
+from migrationkit._mapping.spec import TableMapping
 from migrationkit._settings.settings import Settings
 
 CONFIG_FILE_NAME = "migrationkit.toml"
@@ -53,11 +60,12 @@ class Origin:
 
 @dataclass(frozen=True)
 class ConfigFile:
-    """A parsed ``migrationkit.toml``: settings by profile, and the profile to use by default."""
+    """A parsed ``migrationkit.toml``: settings by profile, the default profile, the mappings."""
 
     path: Path
     profiles: dict[str, dict[str, Any]]
     default_profile: str | None = None
+    mappings: dict[str, TableMapping] = field(default_factory=dict)
 
     @classmethod
     def read(cls, path: Path) -> ConfigFile:
@@ -74,7 +82,7 @@ class ConfigFile:
         problems = [
             f"unknown key {key!r} at the top level"
             + (" (settings go in a [profiles.NAME] table)" if key in Settings.model_fields else "")
-            for key in document.keys() - {"default_profile", "profiles"}
+            for key in document.keys() - {"default_profile", "profiles", "mappings"}
         ]
         profiles = document.get("profiles", {})
         if not isinstance(profiles, dict) or not all(
@@ -90,9 +98,14 @@ class ConfigFile:
             problems.append(
                 f"default_profile = {default!r} names no profile (profiles: {names(profiles)})"
             )
-        if problems:
-            raise ConfigurationError(f"{path}: " + "; ".join(sorted(problems)))
-        return cls(path, profiles, default)
+        mappings, mapping_problems = collect_mappings(document.get("mappings", {}))
+        if problems or mapping_problems:
+            message = f"{path}: " + "; ".join(sorted(problems))
+            if mapping_problems:
+                message += ("; " if problems else "") + "invalid mappings:\n"
+                message += "\n".join(mapping_problems)
+            raise ConfigurationError(message)
+        return cls(path, profiles, default, mappings)
 
 
 def unknown_setting(key: str) -> str:
@@ -115,6 +128,23 @@ class ResolvedSettings:
     profile: str | None = None
     profile_origin: str | None = None  # "--profile", MIGRATIONKIT_PROFILE or "default_profile"
     file_values: dict[str, Any] = field(default_factory=dict, repr=False)
+    mappings: dict[str, TableMapping] = field(default_factory=dict, repr=False)
+    """The config file's ``[mappings.<collection>]`` tables, by collection."""
+
+    def mapping_choice(self) -> MappingChoice:
+        """The mapping a run with these settings uses, and where it comes from.
+
+        A mapping file named in the config file's profile is found from that file's folder;
+        one from the environment or a flag, from the working directory.
+        """
+        origin = self.origins.get("mapping")
+        from_file = origin is not None and origin.kind == "file" and self.file is not None
+        return resolve_mapping(
+            self.settings,
+            config_mappings=self.mappings,
+            config_file=self.file,
+            base_dir=self.file.parent if from_file and self.file is not None else None,
+        )
 
     def show(self) -> str:
         """Every setting, its value (passwords hidden) and its origin, as a table."""
@@ -133,7 +163,23 @@ class ResolvedSettings:
         ]
         lines = [f"{'setting':<{widths[0]}}  {'value':<{widths[1]}}  source"]
         lines += [f"{k:<{widths[0]}}  {v:<{widths[1]}}  {o}" for k, v, o in rows]
-        return header + "\n\n" + "\n".join(lines)
+        return header + "\n\n" + "\n".join(lines) + "\n\n" + self._mapping_line()
+
+    def _mapping_line(self) -> str:
+        collection = self.settings.mongo_collection
+        try:
+            choice = self.mapping_choice()
+        except ConfigurationError as exc:
+            return f"mapping for {collection!r}: cannot be used: {exc}"
+        if choice.infers:
+            written = Path(f"{collection}.mapping.toml")  # where `migrationkit infer` writes
+            hint = (
+                f"{written} is here: use it with --mapping {written}"
+                if written.is_file()
+                else "`migrationkit infer` writes one to review"
+            )
+            return f"mapping for {collection!r}: infer ({choice.why}): {hint}"
+        return f"mapping for {collection!r}: {choice.describe()}"
 
 
 def find_config_file(path: str | Path | None = None, *, cwd: Path | None = None) -> Path | None:
@@ -181,7 +227,10 @@ def resolve_settings(
     except ValidationError as exc:
         raise ConfigurationError(describe_errors(exc, origins, path)) from None
     every = {key: origins.get(key, Origin("default")) for key in Settings.model_fields}
-    return ResolvedSettings(settings, every, path, chosen, chosen_by, dict(file_values))
+    mappings = dict(file.mappings) if file is not None else {}
+    return ResolvedSettings(
+        settings, every, path, chosen, chosen_by, dict(file_values), mappings=mappings
+    )
 
 
 def choose_profile(

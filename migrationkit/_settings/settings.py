@@ -69,12 +69,24 @@ class Settings(BaseSettings):
     log_format: LogFormat = "text"
     metrics_port: int | None = Field(default=None, ge=0, le=65_535)
     metrics_host: str = "127.0.0.1"
+    # How the collection becomes tables: "users" (the built-in mapping), "infer", or the
+    # path of a TOML file of [mappings.<collection>] tables; None: the config file's
+    # [mappings.<collection>], else "users" for a collection called users, else "infer"
+    # (:func:`migrationkit._mapping.files.resolve_mapping`).
+    mapping: str | None = None
 
     @field_validator("pg_table", "mongo_collection", "mongo_database")
     @classmethod
     def _plain_identifier(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
             raise ValueError("use letters, digits and underscores, starting with a letter")
+        return value
+
+    @field_validator("mapping")
+    @classmethod
+    def _mapping_named(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError('use "users", "infer" or the path of a mapping file')
         return value
 
     @field_validator("writer")
