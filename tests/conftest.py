@@ -55,6 +55,7 @@ def make_settings(servers: Endpoints) -> Callable[..., Settings]:
             "pg_table": f"users_{number}",
             "workers": 2,
             "batch_size": 500,
+            "mapping": "users",  # the tests' collections are users under other names
         }
         return Settings(**(options | overrides))
 

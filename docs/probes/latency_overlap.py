@@ -51,6 +51,7 @@ async def sweep(endpoints: Endpoints, *, rows: int, batch: int, repeats: int) ->
                 for backend, workers in RUNS:
                     settings = Settings(
                         mongo_collection=NAME,
+                        mapping="users",
                         pg_table=NAME,
                         backend=backend,
                         workers=workers,

@@ -21,11 +21,12 @@ import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from migrationkit._cli.bench import add_bench_parser, cmd_bench
 from migrationkit._cli.doctor import add_doctor_parser, cmd_doctor
-from migrationkit._cli.infer import add_infer_parser, cmd_infer
+from migrationkit._cli.infer import add_infer_parser, cmd_infer, write_mapping
 from migrationkit._cli.type_map import add_types_parser, cmd_types
 from migrationkit._errors import (
     ConfigurationError,
@@ -35,13 +36,15 @@ from migrationkit._errors import (
 )
 from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.dispatch import DISPATCHERS
-from migrationkit._mapping.spec import users_mapping
+from migrationkit._mapping.files import mapping_for, read_mapping_file
+from migrationkit._mapping.spec import TableMapping, users_mapping
 from migrationkit._mapping.types import from_jsonb
 from migrationkit._normalize.rows import document_json
 from migrationkit._normalize.transforms import TRANSFORMS
 from migrationkit._observe.logs import LogFormat, configure_logging, current_run_id, run_scope
 from migrationkit._observe.observe import Observer
 from migrationkit._observe.progress import NullProgress, Progress, TqdmProgress
+from migrationkit._run.inference import infer_collection
 from migrationkit._run.migration import RangeOptions, migrate
 from migrationkit._run.report import MigrationReport, format_reports
 from migrationkit._run.verify import verify
@@ -162,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="compare every document with the table: ids, values, checksums"
     )
     check.add_argument("--transform", choices=list(TRANSFORMS), default="validate")
+    check.add_argument(
+        "--mapping",
+        metavar="MAPPING",
+        help="users, or a TOML file of [mappings.<collection>] tables "
+        "(default: as migrate decides; an inferred one is the mapping recorded with the table)",
+    )
 
     rejects = commands.add_parser("rejects", help="list documents set aside, with the reason")
     rejects.add_argument("--limit", type=positive_int, default=20)
@@ -320,12 +329,44 @@ async def cmd_seed(args: argparse.Namespace) -> None:
     print(f"seeded {inserted:,} users ({total:,} in {settings.mongo_collection})")
 
 
+async def mapping_to_migrate(resolved: ResolvedSettings, *, resume: bool) -> TableMapping | None:
+    """The declared mapping; else (no mapping anywhere) one inferred and written to review.
+
+    The inferred mapping is written to ``./<collection>.mapping.toml`` and said so; a
+    later run finds that file and uses it. ``None`` on ``--resume``: the run then takes
+    the mapping it recorded with the table.
+    """
+    choice = resolved.mapping_choice()
+    if choice.mapping is not None or resume:
+        return choice.mapping
+    settings = resolved.settings
+    path = Path(f"{settings.mongo_collection}.mapping.toml")
+    if await asyncio.to_thread(path.exists):
+        found = await asyncio.to_thread(read_mapping_file, path)
+        mapping = mapping_for(settings.mongo_collection, found, where=str(path))
+        print(f"using the mapping in {path} (inferred earlier)", file=sys.stderr)
+        return mapping
+    endpoints = await asyncio.to_thread(resolve_endpoints, settings)
+    inference = await infer_collection(settings, endpoints.mongo_uri)
+    write_mapping(path, inference, force=False)
+    print(
+        f"no mapping is declared for {settings.mongo_collection}: inferred one from "
+        f"{inference.report.documents:,} documents and wrote it to {path}; review it "
+        "(later runs use it)",
+        file=sys.stderr,
+    )
+    return inference.mapping
+
+
 async def cmd_migrate(args: argparse.Namespace) -> None:
-    settings = load_settings(args, **setting_flags(args))
+    resolved = resolve(args, **setting_flags(args))
+    settings = resolved.settings
+    mapping = await mapping_to_migrate(resolved, resume=args.resume)
     observer, exporter = start_metrics(settings)
     try:
         report = await migrate(
             settings,
+            mapping=mapping,
             progress=progress_for(args),
             # "validate" is the mapping's own transform (it also names dropped fields).
             transform=None if args.transform == "validate" else TRANSFORMS[args.transform],
@@ -369,7 +410,13 @@ def cmd_config(args: argparse.Namespace) -> None:
 
 
 async def cmd_verify(args: argparse.Namespace) -> None:
-    report = await verify(load_settings(args), transform=TRANSFORMS[args.transform])
+    resolved = resolve(args, mapping=args.mapping)
+    report = await verify(
+        resolved.settings,
+        # None: the mapping recorded when the table was written.
+        mapping=resolved.mapping_choice().mapping,
+        transform=None if args.transform == "validate" else TRANSFORMS[args.transform],
+    )
     if not report.ok:
         raise IntegrityCheckError(report.summary())
     print(report.summary())

@@ -35,14 +35,17 @@ from migrationkit._executors.dispatch import Dispatcher, make_dispatcher
 from migrationkit._executors.ranges import DEFAULT_RETRIES, RangeExecutor
 from migrationkit._executors.stats import REJECTION_SAMPLES, WorkerStats, log_rejections
 from migrationkit._executors.worker import SinkOpener, WorkerJob
+from migrationkit._mapping.files import resolve_mapping
+from migrationkit._mapping.infer import Inference
 from migrationkit._mapping.normalize import transform_for
-from migrationkit._mapping.spec import TableMapping, users_mapping
+from migrationkit._mapping.spec import TableMapping
 from migrationkit._normalize.rows import Transform, last_id
 from migrationkit._observe.logs import WorkerLogging, with_run_id
 from migrationkit._observe.observe import NullObserver, Observer
 from migrationkit._observe.progress import NullProgress, Progress
 from migrationkit._redact import redact_uri
 from migrationkit._retry import POSTGRES_TRANSIENT
+from migrationkit._run.inference import infer_collection, target_table
 from migrationkit._run.range_task import RangeJob, RangeResult, run_range
 from migrationkit._run.report import MigrationReport
 from migrationkit._servers.endpoints import Endpoints
@@ -55,6 +58,7 @@ from migrationkit._source.repository import UserMongoRepository
 from migrationkit._target.checkpoints import Checkpoint, CheckpointRepository
 from migrationkit._target.connection import ReconnectingConnection
 from migrationkit._target.loader import postgres_job
+from migrationkit._target.mappings import MappingRecordRepository
 from migrationkit._target.tables import count_target, create_target, empty_target
 from migrationkit._target.writers import row_writer
 
@@ -140,14 +144,21 @@ class Migration:
         ranges: RangeOptions | None = None,
     ) -> None:
         self.settings = settings
-        # Until settings name a mapping: the built-in users mapping, for the table.
-        self.mapping = mapping or users_mapping(settings.pg_table, settings.mongo_collection)
+        # Decided here when it can be (given, a file, the built-in users mapping);
+        # an inferred one once the source can be read (see :meth:`migrate`).
+        self.mapping: TableMapping | None = mapping
+        self.inference: Inference | None = None
+        if mapping is None:
+            choice = resolve_mapping(settings, config_mappings={})
+            self.mapping, self._infer = choice.mapping, choice.infers
+        else:
+            self._infer = False
         self.endpoints = endpoints
         self.progress = progress or NullProgress()
         self.observer = observer or NullObserver()
         self._observer_given = observer is not None
         self.dispatcher = dispatcher
-        self.transform = transform or transform_for(self.mapping)
+        self._transform = transform
         self.open_sink = open_sink
         self.ranges = ranges
         self.source_name = f"{settings.mongo_database}.{settings.mongo_collection}"
@@ -206,6 +217,39 @@ class Migration:
                 await self._mongo.__aexit__(exc_type, exc, tb)
 
     @property
+    def table_mapping(self) -> TableMapping:
+        """The mapping the run writes with (inferred at the start of :meth:`migrate`)."""
+        if self.mapping is None:
+            raise RuntimeError("the mapping is inferred when the migration starts")
+        return self.mapping
+
+    @property
+    def transform(self) -> Transform:
+        return self._transform or transform_for(self.table_mapping)
+
+    async def _infer_mapping(self, *, resume: bool) -> None:
+        """No mapping was declared: the recorded one on resume, else infer one, and say so."""
+        assert self.endpoints is not None
+        table = target_table(self.settings)
+        if resume:
+            recorded = await self.postgres.run(
+                lambda db: MappingRecordRepository(db).load(table), what="reading the mapping"
+            )
+            if recorded is not None:
+                log.warning("resuming with the mapping recorded for table %s", table)
+                self.mapping = recorded
+                return
+        self.inference = await infer_collection(self.settings, self.endpoints.mongo_uri)
+        self.mapping = self.inference.mapping
+        log.warning(
+            "no mapping is declared for %s: inferred one from %s documents (table %s); "
+            "`migrationkit infer` writes it to a file to review",
+            self.source_name,
+            f"{self.inference.report.documents:,}",
+            self.mapping.table,
+        )
+
+    @property
     def postgres(self) -> ReconnectingConnection:
         if self._postgres is None:
             raise RuntimeError("the migration is not open; use `async with Migration(...)`")
@@ -235,6 +279,8 @@ class Migration:
         if batches is not None and resume:
             raise ConfigurationError("a run fed its own batches cannot resume")
         by_ranges = self.check_options(resume=resume)
+        if self.mapping is None:
+            await self._infer_mapping(resume=resume)
         start = await self.postgres.run(
             lambda db: self._starting_point(db, resume=resume),
             what="preparing the target tables",
@@ -248,7 +294,7 @@ class Migration:
         if expected is None:
             expected = await self.source.count() if start is not None else outcome.rows_read
         await self.postgres.run(
-            lambda db: _check_target(db, report, self.mapping, expected=expected),
+            lambda db: _check_target(db, report, self.table_mapping, expected=expected),
             what="checking the target table",
         )
         self.observer.run_finished(report)
@@ -277,7 +323,7 @@ class Migration:
             progress=self.progress,
             observer=self.observer,
         )
-        saver = _CheckpointSaver(self.postgres, settings.pg_table, self.source_name)
+        saver = _CheckpointSaver(self.postgres, self.table_mapping.table, self.source_name)
         done_before = start.rows_done if start else 0
         # Counting can cost a full scan (SecantusDB): only when someone shows a total.
         wants_total = not isinstance(self.progress, NullProgress) or not isinstance(
@@ -383,7 +429,7 @@ class Migration:
         assert self.endpoints is not None
         job = postgres_job(
             self.endpoints.pg_dsn if dsn is None else dsn,
-            mapping=self.mapping,
+            mapping=self.table_mapping,
             writer=writer,
             transform=self.transform,
             retry=self.settings.retry_policy,
@@ -395,8 +441,8 @@ class Migration:
 
     async def _starting_point(self, db: asyncpg.Connection, *, resume: bool) -> Checkpoint | None:
         """The checkpoint to resume after, or ``None`` after emptying the target."""
-        table = self.settings.pg_table
-        await create_target(db, self.mapping)
+        table = self.table_mapping.table
+        await create_target(db, self.table_mapping)
         if resume:
             checkpoint = await CheckpointRepository(db).load(table)
             if checkpoint is not None:
@@ -412,7 +458,7 @@ class Migration:
                 )
                 return checkpoint
             log.warning("no checkpoint for table %s: starting from the beginning", table)
-        await empty_target(db, self.mapping)
+        await empty_target(db, self.table_mapping)
         return None
 
     def _report(self, outcome: _Outcome, start: Checkpoint | None) -> MigrationReport:
@@ -429,7 +475,7 @@ class Migration:
             per_worker=outcome.per_worker,
             rejected_samples=outcome.rejected_samples,
             source=f"{redact_uri(self.endpoints.mongo_uri)} {self.source_name}",
-            target=f"{redact_uri(self.endpoints.pg_dsn)} table {self.settings.pg_table}",
+            target=f"{redact_uri(self.endpoints.pg_dsn)} table {self.table_mapping.table}",
             resumed_after=start.last_key if start else None,
         )
 

@@ -21,10 +21,13 @@ from typing import Any
 
 import asyncpg
 
+from migrationkit._errors import ConfigurationError
+from migrationkit._mapping.files import resolve_mapping
 from migrationkit._mapping.normalize import transform_for
-from migrationkit._mapping.spec import ChildTable, TableMapping, users_mapping
+from migrationkit._mapping.spec import ChildTable, TableMapping
 from migrationkit._mapping.types import comparable, same_bson
 from migrationkit._normalize.rows import Row, Transform, mongo_key, prepare_batch
+from migrationkit._run.inference import target_table
 from migrationkit._servers.endpoints import Endpoints
 from migrationkit._servers.resolve import resolve_endpoints
 from migrationkit._settings.settings import Settings
@@ -32,6 +35,7 @@ from migrationkit._source.connection import MongoConnectionHandler
 from migrationkit._source.repository import UserMongoRepository
 from migrationkit._target.connection import ReconnectingConnection
 from migrationkit._target.dead_letters import DeadLetterRepository
+from migrationkit._target.mappings import MappingRecordRepository
 from migrationkit._target.table import TableRepository
 from migrationkit._target.tables import count_target
 
@@ -137,14 +141,17 @@ async def verify(
     """Check the target against the source, range by range; see the module docstring."""
     if endpoints is None:
         endpoints = await asyncio.to_thread(resolve_endpoints, settings)
-    mapping = mapping or users_mapping(settings.pg_table, settings.mongo_collection)
-    transform = transform or transform_for(mapping)
-    shape = _Shape(mapping)
     report = VerifyReport()
     async with (
         MongoConnectionHandler(endpoints.mongo_uri, driver=settings.mongo_driver) as client,
         ReconnectingConnection(endpoints.pg_dsn, policy=settings.retry_policy) as postgres,
     ):
+        if mapping is None:
+            mapping = await postgres.run(
+                lambda db: _mapping_to_verify(db, settings), what="reading the mapping"
+            )
+        transform = transform or transform_for(mapping)
+        shape = _Shape(mapping)
         source = UserMongoRepository(client[settings.mongo_database][settings.mongo_collection])
         found_in_table = 0
         async for batch in source.iter_batches(range_size):
@@ -178,6 +185,21 @@ async def verify(
         )
         report.extra_rows = report.table_rows - found_in_table
     return report
+
+
+async def _mapping_to_verify(db: asyncpg.Connection, settings: Settings) -> TableMapping:
+    """The declared mapping, else the one recorded when the table was written."""
+    choice = resolve_mapping(settings, config_mappings={})
+    if choice.mapping is not None:
+        return choice.mapping
+    table = target_table(settings)
+    recorded = await MappingRecordRepository(db).load(table)
+    if recorded is None:
+        raise ConfigurationError(
+            f"no mapping is declared for {settings.mongo_collection} and none is recorded for "
+            f"table {table}: pass --mapping (the file `migrationkit infer` wrote)"
+        )
+    return recorded
 
 
 async def _target_range(

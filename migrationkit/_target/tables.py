@@ -12,6 +12,7 @@ from typing import Any
 from migrationkit._mapping.spec import TableMapping
 from migrationkit._target.checkpoints import CheckpointRepository
 from migrationkit._target.dead_letters import DeadLetterRepository
+from migrationkit._target.mappings import MappingRecordRepository
 from migrationkit._target.table import TableRepository
 from migrationkit._target.writers import quote_identifier
 
@@ -26,10 +27,12 @@ class TargetCounts:
 
 
 async def create_target(db: Any, mapping: TableMapping) -> None:
-    """The mapping's tables, its dead-letter table and the checkpoints table, if missing."""
+    """The mapping's tables, its dead-letter and checkpoints tables, and the mapping's record."""
     await TableRepository(db, mapping=mapping).create_table()
     await DeadLetterRepository(db, table=mapping.table).create_table()
     await CheckpointRepository(db).create_table()
+    await MappingRecordRepository(db).create_table()
+    await MappingRecordRepository(db).save(mapping)
 
 
 async def empty_target(db: Any, mapping: TableMapping) -> None:

@@ -27,6 +27,7 @@ def run(servers: Endpoints) -> Run:
         "MIGRATIONKIT_PG_DSN": servers.pg_dsn,
         "MIGRATIONKIT_MONGO_COLLECTION": "cli_users",
         "MIGRATIONKIT_PG_TABLE": "cli_users",
+        "MIGRATIONKIT_MAPPING": "users",
         "MIGRATIONKIT_WORKERS": "2",
     }
 
@@ -149,6 +150,7 @@ def test_the_console_script_runs_a_dispatcher_and_writer_from_the_current_folder
         "MIGRATIONKIT_PG_DSN": servers.pg_dsn,
         "MIGRATIONKIT_MONGO_COLLECTION": "cli_plugin_users",
         "MIGRATIONKIT_PG_TABLE": "cli_plugin_users",
+        "MIGRATIONKIT_MAPPING": "users",
     }
     script = str(Path(sys.executable).with_name("migrationkit"))
     seeded = subprocess.run(

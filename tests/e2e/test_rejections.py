@@ -42,6 +42,7 @@ def migrate_cli(servers: Endpoints) -> Any:
         "MIGRATIONKIT_PG_DSN": servers.pg_dsn,
         "MIGRATIONKIT_MONGO_COLLECTION": COLLECTION,
         "MIGRATIONKIT_PG_TABLE": COLLECTION,
+        "MIGRATIONKIT_MAPPING": "users",
         "MIGRATIONKIT_WORKERS": "2",
     }
 

@@ -104,7 +104,9 @@ async def run_benchmark(
     if where is None:
         where = await asyncio.to_thread(resolve_endpoints, settings)
     run = _Run(
-        settings.model_copy(update={"mongo_collection": COLLECTION, "pg_table": COLLECTION}),
+        settings.model_copy(
+            update={"mongo_collection": COLLECTION, "pg_table": COLLECTION, "mapping": "users"}
+        ),
         where, echo, repeats, reseed,
     )  # fmt: skip
     backends = list(backends or ClusterMigrationFactory.available("batches"))

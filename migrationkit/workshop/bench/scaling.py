@@ -79,6 +79,7 @@ def child_environment(endpoints: Endpoints, *, collection: str, table: str) -> d
         "MIGRATIONKIT_MONGO_URI": endpoints.mongo_uri,
         "MIGRATIONKIT_PG_DSN": endpoints.pg_dsn,
         "MIGRATIONKIT_MONGO_COLLECTION": collection,
+        "MIGRATIONKIT_MAPPING": "users",
         "MIGRATIONKIT_PG_TABLE": table,
     }
 

@@ -180,7 +180,11 @@ async def open_lab(name: str, *, rows: int | None = None, **settings: Any) -> La
     ``MIGRATIONKIT_PG_DSN`` point elsewhere; ``settings`` override anything else. The
     ``_users`` suffix lets ``reset_workshop()`` tidy the notebooks' data too.
     """
-    options: dict[str, Any] = {"mongo_collection": f"{name}_users", "pg_table": f"{name}_users"}
+    options: dict[str, Any] = {
+        "mongo_collection": f"{name}_users",
+        "pg_table": f"{name}_users",
+        "mapping": "users",  # the lessons' collections are copies of the workshop's users
+    }
     lab_settings = Settings(**(options | settings))
     endpoints = await asyncio.to_thread(resolve_endpoints, lab_settings)
     lab = Lab(lab_settings, endpoints)
