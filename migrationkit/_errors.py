@@ -11,10 +11,13 @@ package, with ``raise ... from exc`` so the original stays in the traceback::
      │    └── WorkerCrashedError   a worker process died without reporting
      ├── IntegrityCheckError       the target does not hold what was read
      ├── DocumentsSetAsideError    the run completed, but set more documents aside than allowed
+     ├── TargetBusyError           another run holds the target table's lock
      └── ChangeHistoryLostError    a change stream cannot go on from its saved position
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class MigrationKitError(Exception):
@@ -85,3 +88,27 @@ class ChangeHistoryLostError(MigrationKitError):
             f"Recover with a fresh load that is followed from a new position: "
             f"{FRESH_FOLLOWED_LOAD} (without --resume)"
         )
+
+
+class TargetBusyError(MigrationKitError):
+    """Another run holds the lock on a target table; the one-line message names that run.
+
+    ``holder`` is the holder's :class:`~migrationkit._target.run_lock.RunInfo`, or ``None``
+    when it left no record (not a migrationkit run);
+    ``session`` is the PostgreSQL backend pid that holds the lock.
+    """
+
+    exit_status = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str,
+        holder: Any = None,
+        session: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.table = table
+        self.holder = holder
+        self.session = session

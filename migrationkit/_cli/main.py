@@ -5,7 +5,8 @@ variables and flags, in that order (:mod:`migrationkit._settings.profiles`).
 
 Exit status: 0 all is well; 1 an expected failure (bad settings, unreachable servers,
 a failed worker), told in one line on stderr; 2 bad arguments, as argparse does;
-4 the run completed but set aside more documents than ``--max-rejected`` allows
+3 another run holds the target table (the line names it: run id, host, pid, start,
+command); 4 the run completed but set aside more documents than ``--max-rejected`` allows
 (each reason summarised; ``migrationkit rejects`` shows them); 130 / 143 stopped by
 Ctrl-C / SIGTERM.
 """
@@ -27,12 +28,14 @@ from typing import TYPE_CHECKING, Any, cast
 from migrationkit._cli.bench import add_bench_parser, cmd_bench
 from migrationkit._cli.doctor import add_doctor_parser, cmd_doctor
 from migrationkit._cli.infer import add_infer_parser, cmd_infer, write_mapping
+from migrationkit._cli.malloc_tuning import return_big_buffers_to_the_os
 from migrationkit._cli.type_map import add_types_parser, cmd_types
 from migrationkit._errors import (
     ConfigurationError,
     DocumentsSetAsideError,
     IntegrityCheckError,
     MigrationKitError,
+    TargetBusyError,
 )
 from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.dispatch import DISPATCHERS
@@ -72,6 +75,7 @@ SETTING_FLAGS = (
     "backend",
     "workers",
     "batch_size",
+    "batch_bytes",
     "writer",
     "dispatch",
     "mongo_driver",
@@ -223,6 +227,12 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--workers", type=positive_int)
     parser.add_argument("--batch-size", type=positive_int)
+    parser.add_argument(
+        "--batch-bytes",
+        type=positive_int,
+        metavar="BYTES",
+        help="a batch also closes at this many bytes of BSON (default 8 MiB)",
+    )
     parser.add_argument(
         "--writer", metavar="WRITER", help=f"{', '.join(WRITERS)}, or module:function (yours)"
     )
@@ -519,7 +529,12 @@ def rejected_allowance(text: str) -> RejectedAllowance:
         ) from None
 
 
+#: Exit status of a run refused because another run holds its target table.
+EXIT_TARGET_BUSY = TargetBusyError.exit_status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    return_big_buffers_to_the_os()  # resident memory follows the byte bound (see the module)
     args = build_parser().parse_args(argv)
     # ``--writer mine:write`` and ``--dispatch mine:Dispatcher`` name code in the
     # current folder, as with ``python -m`` (a console script's path lacks it).

@@ -59,6 +59,7 @@ from migrationkit._target.checkpoints import Checkpoint, CheckpointRepository
 from migrationkit._target.connection import ReconnectingConnection
 from migrationkit._target.loader import postgres_job
 from migrationkit._target.mappings import MappingRecordRepository
+from migrationkit._target.run_lock import TargetLock
 from migrationkit._target.tables import count_target, create_target, empty_target
 from migrationkit._target.writers import row_writer
 
@@ -217,6 +218,11 @@ class Migration:
                 await self._mongo.__aexit__(exc_type, exc, tb)
 
     @property
+    def target_table(self) -> str:
+        """The table this run writes (known before an inferred mapping is)."""
+        return self.mapping.table if self.mapping is not None else target_table(self.settings)
+
+    @property
     def table_mapping(self) -> TableMapping:
         """The mapping the run writes with (inferred at the start of :meth:`migrate`)."""
         if self.mapping is None:
@@ -278,6 +284,17 @@ class Migration:
         """
         if batches is not None and resume:
             raise ConfigurationError("a run fed its own batches cannot resume")
+        assert self.endpoints is not None
+        # One run per target: held from preparing the target to the end check; a lock
+        # dies with its connection, so a killed run never leaves one behind.
+        async with TargetLock.acquire(
+            self.endpoints.pg_dsn, tables=[self.target_table], policy=self.settings.retry_policy
+        ):
+            return await self._run(resume=resume, batches=batches)
+
+    async def _run(
+        self, *, resume: bool, batches: AsyncIterator[list[Any]] | None
+    ) -> MigrationReport:
         by_ranges = self.check_options(resume=resume)
         if self.mapping is None:
             await self._infer_mapping(resume=resume)
@@ -335,6 +352,7 @@ class Migration:
         self.observer.run_started(backend=settings.backend, workers=settings.workers, total=total)
         batches = given or self.source.iter_batches(
             settings.batch_size,
+            batch_bytes=settings.batch_bytes,
             after=start.last_id if start else OPEN,
             raw=cluster.reads_raw_bson,
             policy=settings.retry_policy,
@@ -388,6 +406,7 @@ class Migration:
             worker=self._worker_job(writer=settings.writer, dsn=""),  # the task fills the DSN
             mongo_driver=settings.mongo_driver,
             retry=settings.retry_policy,
+            batch_bytes=settings.batch_bytes,
         )
         started = time.perf_counter()
         try:

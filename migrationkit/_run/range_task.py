@@ -52,6 +52,7 @@ class RangeJob:
     worker: WorkerJob
     mongo_driver: MongoDriver = "motor"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    batch_bytes: int | None = None  # a batch also closes at this many bytes of BSON
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ async def migrate_range(job: RangeJob, part: IdRange) -> RangeResult:
             client[job.database][job.collection],
             part,
             batch_size=job.batch_size,
+            batch_bytes=job.batch_bytes,
             policy=job.retry,
         )
 

@@ -2,8 +2,9 @@
 
 It reports what is installed (Python, the package, its dependencies and extras), which
 servers migrationkit would use (configured or embedded, passwords hidden) and whether
-they answer (both at once, with short timeouts), then one command per problem. It
-never starts a server. Exit code 0 when all is well, 1 otherwise.
+they answer (both at once, with short timeouts), the migrations in progress on that
+PostgreSQL, then one command per problem. It never starts a server. Exit code 0 when
+all is well, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pymongo.errors import PyMongoError
 from migrationkit._errors import MigrationKitError
 from migrationkit._redact import redact_uri
 from migrationkit._settings.settings import Settings
+from migrationkit._target.run_lock import list_runs
 from migrationkit._target.tables import describe_server
 
 Level = Literal["ok", "info", "problem"]
@@ -298,7 +300,27 @@ async def server_checks(settings: Settings, timeout: float) -> list[Check]:
     targets, checks = await asyncio.to_thread(resolve_targets, settings)
     checks += await asyncio.gather(*(_check_server(t, settings, timeout) for t in targets))
     order = ["MongoDB", "PostgreSQL"]
-    return sorted(checks, key=lambda check: order.index(check.name))
+    checks.sort(key=lambda check: order.index(check.name))
+    # The runs holding a target lock, from the PostgreSQL that answered.
+    answered = {check.name for check in checks if check.level == "ok"}
+    for target in (t for t in targets if t.name == "PostgreSQL" and t.name in answered):
+        checks += await run_checks(target.uri, timeout)
+    return checks
+
+
+async def run_checks(dsn: str, timeout: float) -> list[Check]:
+    """One line per migration in progress on this PostgreSQL (``migrationkit_runs``)."""
+    try:
+        connection = await asyncpg.connect(dsn, timeout=timeout)
+        try:
+            runs = await asyncio.wait_for(list_runs(connection), timeout)
+        finally:
+            await connection.close()
+    except _SERVER_ERRORS as exc:
+        return [Check("Runs", "in progress", "info", f"cannot tell: {_first_line(exc)}")]
+    if not runs:
+        return [Check("Runs", "in progress", "ok", "none")]
+    return [Check("Runs", "in progress", "info", run.describe()) for run in runs]
 
 
 async def diagnose(

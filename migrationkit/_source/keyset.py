@@ -5,6 +5,13 @@ hinted ``_id`` index, and a resume re-opens the cursor at the last ``_id`` read
 (``min`` plus ``{"_id": {"$ne": last}}``). Index bounds follow MongoDB's whole ``_id``
 order across BSON types; query operators do not (``{"$gt": 1}`` matches numbers only),
 so ``{"_id": {"$gt": last}}`` would skip every later ``_id`` of another type.
+
+A batch closes at ``batch_size`` documents or ``batch_bytes`` bytes of BSON, whichever
+comes first: the cursor hands over each server reply undecoded (``find_raw_batches``),
+:class:`~migrationkit._source.byte_batches.Batcher` cuts the replies by the documents' own
+lengths, and each batch is decoded in one C call (or handed on raw). The driver holds
+one reply at a time, which MongoDB (and SecantusDB) cap at 16 MiB whatever
+``batch_size`` asks for.
 """
 
 from __future__ import annotations
@@ -16,10 +23,11 @@ import logging
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, Final
 
-from bson.raw_bson import RawBSONDocument
+import bson
 
 from migrationkit._errors import TransientFaultError
 from migrationkit._retry import MONGO_TRANSIENT, RetryPolicy
+from migrationkit._source.byte_batches import Batcher, RawBatch
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +35,13 @@ log = logging.getLogger(__name__)
 #: sorting, and SecantusDB streams its ``_id``-keyed table instead of sorting the
 #: whole collection in memory first (measured: 30k/s sorted, 66k/s hinted, 200k docs).
 ID_ORDER = [("_id", 1)]
+
+#: Documents the server may put in one reply. PyMongo copies a raw reply a few times
+#: while unpacking it, so the reply's size is part of the reader's memory; MongoDB caps
+#: a reply at 16 MiB, and 2,000 documents keep small documents' replies far below that
+#: (measured, 400,000 documents of 1 KB: peak 266 MiB with 10,000, 197 MiB with 1,000,
+#: and no slower on SecantusDB; on MongoDB, a getMore per 2,000 documents costs little).
+CURSOR_BATCH_DOCUMENTS = 2_000
 
 
 class _End(enum.Enum):
@@ -51,37 +66,47 @@ async def iter_id_order(
     collection: Any,
     *,
     batch_size: int,
+    batch_bytes: int | None = None,
+    raw: bool = False,
     lower: Any = OPEN,
     upper: Any = OPEN,
     after: Any = OPEN,
     projection: Mapping[str, Any] | None = None,
-    raw: bool = False,
     policy: RetryPolicy | None = None,
     what: str = "the collection",
 ) -> AsyncGenerator[list[Any], None]:
     """Yield every document with ``lower <= _id < upper`` (and after ``after``) once.
 
-    One cursor, ``batch_size`` documents at a time; after a transient fault it
-    re-opens at the last ``_id`` read, with backoff, then gives up with one error.
-    With ``raw=True`` the documents come as undecoded BSON ``bytes``.
+    One cursor; batches of ``batch_size`` documents, or fewer when ``batch_bytes``
+    bytes of BSON come first (always at least one document). Documents come decoded
+    with the collection's codec options, or with ``raw=True`` as their BSON ``bytes``.
+    After a transient fault it re-opens at the last ``_id`` read, with backoff, then
+    gives up with one error.
     """
-    if raw:
-        codec = collection.codec_options.with_options(document_class=RawBSONDocument)
-        collection = collection.with_options(codec_options=codec)
     delays = (policy or RetryPolicy()).delays()
-    last = after
-    batch: list[Any] = []
+    codec_options = collection.codec_options
+    batcher = Batcher(max_documents=batch_size, max_bytes=batch_bytes)
+
+    def finish(batch: RawBatch) -> list[Any]:
+        return batch.documents() if raw else batch.decoded(codec_options)
+
+    last: Any = None  # the last document yielded; its _id is where a re-opened read starts
     while True:
-        query = {} if last is OPEN else {"_id": {"$ne": last}}
-        options = id_order_options(lower=lower if last is OPEN else last, upper=upper)
-        cursor = collection.find(query, projection, batch_size=batch_size, **options)
+        resume_after = after if last is None else _id_of(last, codec_options)
+        query = {} if resume_after is OPEN else {"_id": {"$ne": resume_after}}
+        bounds = id_order_options(
+            lower=lower if resume_after is OPEN else resume_after, upper=upper
+        )
+        cursor = collection.find_raw_batches(
+            query, projection, batch_size=min(batch_size, CURSOR_BATCH_DOCUMENTS), **bounds
+        )
         try:
-            async for document in cursor:
-                batch.append(document.raw if raw else document)
-                if len(batch) == batch_size:
-                    last = document["_id"]
-                    yield batch
-                    batch = []
+            async for reply in cursor:
+                closed = batcher.feed(reply)
+                while closed:
+                    ready = finish(closed.pop(0))  # the reply's slices go; the batch stays
+                    last = ready[-1]
+                    yield ready
             break
         except MONGO_TRANSIENT as exc:
             delay = next(delays, None)
@@ -90,18 +115,20 @@ async def iter_id_order(
                     f"reading {what} from MongoDB kept failing: {type(exc).__name__}: {exc}"
                 ) from exc
             log.warning("reading %s failed (%s); resuming in %.2f s", what, exc, delay)
-            if batch:
-                last = _id_of(batch[-1])
-                yield batch
-                batch = []
+            if len(batcher):
+                ready = finish(batcher.take())
+                last = ready[-1]
+                yield ready
             await asyncio.sleep(delay)
         finally:
             with contextlib.suppress(*MONGO_TRANSIENT):
                 await cursor.close()
-    if batch:
-        yield batch
+    if len(batcher):
+        yield finish(batcher.take())
 
 
-def _id_of(document: Any) -> Any:
-    """The ``_id`` of a decoded document or of raw BSON bytes."""
-    return RawBSONDocument(document)["_id"] if isinstance(document, bytes) else document["_id"]
+def _id_of(document: Any, codec_options: Any) -> Any:
+    """The ``_id`` of a decoded document, or of raw BSON (decoded only after a fault)."""
+    if isinstance(document, bytes):
+        return bson.decode(document, codec_options)["_id"]
+    return document["_id"]

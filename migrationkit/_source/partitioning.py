@@ -144,6 +144,7 @@ async def iter_range(
     part: IdRange,
     *,
     batch_size: int,
+    batch_bytes: int | None = None,
     projection: Mapping[str, Any] | None = None,
     policy: RetryPolicy | None = None,
 ) -> AsyncGenerator[list[Any], None]:
@@ -151,6 +152,7 @@ async def iter_range(
     batches = iter_id_order(
         collection,
         batch_size=batch_size,
+        batch_bytes=batch_bytes,
         lower=part.lower,
         upper=part.upper,
         projection=projection,

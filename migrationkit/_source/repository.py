@@ -41,6 +41,7 @@ class UserMongoRepository:
         self,
         batch_size: int,
         *,
+        batch_bytes: int | None = None,
         after: Any = OPEN,
         raw: bool = False,
         policy: RetryPolicy | None = None,
@@ -52,11 +53,18 @@ class UserMongoRepository:
         and not one query per page: a server that cannot seek an ``_id`` range
         (SecantusDB scans the collection for each query) would make that quadratic.
 
-        With ``raw=True`` each document comes as its undecoded BSON ``bytes``:
-        cheap to pickle to a worker process, which decodes it there.
+        A batch holds ``batch_size`` documents, or fewer when ``batch_bytes`` bytes of
+        BSON come first (always at least one). With ``raw=True`` each document comes as
+        its undecoded BSON ``bytes``: cheap to pickle to a worker process, which decodes
+        it there.
         """
         return iter_id_order(
-            self._collection, batch_size=batch_size, after=after, raw=raw, policy=policy
+            self._collection,
+            batch_size=batch_size,
+            batch_bytes=batch_bytes,
+            after=after,
+            raw=raw,
+            policy=policy,
         )
 
     async def iter_batches_skip_limit(self, batch_size: int) -> AsyncIterator[list[Document]]:

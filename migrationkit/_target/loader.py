@@ -22,12 +22,7 @@ import asyncpg
 from migrationkit._executors.worker import Sink, WorkerJob
 from migrationkit._mapping.normalize import transform_for
 from migrationkit._mapping.spec import USERS, TableMapping, users_mapping
-from migrationkit._normalize.rows import (
-    PreparedBatch,
-    Rejection,
-    Row,
-    Transform,
-)
+from migrationkit._normalize.rows import PreparedBatch, Rejection, Row, Transform
 from migrationkit._observe.logs import WorkerLogging
 from migrationkit._retry import RetryPolicy
 from migrationkit._target.connection import ReconnectingConnection

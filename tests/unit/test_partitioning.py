@@ -1,7 +1,7 @@
 """Splitting the ``_id`` order into ranges: exact for any ``_id`` types, sizes about equal.
 
 A fake collection orders ``_id``s as MongoDB does (type bracket, then value) and reads
-``find(min=..., max=...)`` as index bounds: inclusive ``min``, exclusive ``max``.
+``find_raw_batches(min=..., max=...)`` as index bounds: inclusive ``min``, exclusive ``max``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import bson
 import pytest
 from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Timestamp
+from bson.codec_options import CodecOptions
 from pymongo.errors import AutoReconnect
 
 from migrationkit._retry import RetryPolicy
@@ -74,7 +76,7 @@ MIXED_IDS: list[Any] = [
     {"a": 2},
     {"b": 0},
     b"\x01",
-    Binary(b"\x00\x02", 0),
+    Binary(b"\x00\x02", 5),  # a subtype other than 0, which decodes as plain bytes
     *[ObjectId(f"{n:024x}") for n in range(1, 41)],
     False,
     True,
@@ -93,7 +95,8 @@ class FakeCursor:
     def __aiter__(self) -> FakeCursor:
         return self
 
-    async def __anext__(self) -> dict[str, Any]:
+    async def __anext__(self) -> bytes:
+        """One "reply" per document, as ``find_raw_batches`` hands them over: raw BSON."""
         if self._collection.drop_at == self._collection.served:
             self._collection.drop_at = None
             raise AutoReconnect("connection dropped (fake)")
@@ -102,7 +105,7 @@ class FakeCursor:
         except StopIteration:
             raise StopAsyncIteration from None
         self._collection.served += 1
-        return document
+        return bson.encode(document)
 
     async def close(self) -> None:
         self.closed = True
@@ -116,8 +119,9 @@ class FakeCollection:
         self.drop_at = drop_at
         self.served = 0
         self.finds: list[dict[str, Any]] = []
+        self.codec_options = CodecOptions(tz_aware=True)
 
-    def find(
+    def find_raw_batches(
         self,
         query: Mapping[str, Any],
         projection: Mapping[str, Any] | None = None,
