@@ -50,6 +50,7 @@ def start(servers: Endpoints, seeded: None) -> Start:
         "MIGRATIONKIT_PG_DSN": servers.pg_dsn,
         "MIGRATIONKIT_MONGO_COLLECTION": TABLE,
         "MIGRATIONKIT_PG_TABLE": TABLE,
+        "MIGRATIONKIT_MAPPING": "users",
         "MIGRATIONKIT_WORKERS": "2",
     }
 

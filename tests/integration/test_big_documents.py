@@ -11,15 +11,16 @@ from typing import Any
 import pytest
 
 from migrationkit import (
+    DeadLetterRepository,
     Endpoints,
     MongoConnectionHandler,
     Settings,
-    UserFactory,
     UserMongoRepository,
     UserPostgresRepository,
 )
 from migrationkit._run.migration import migrate
 from migrationkit._source.byte_batches import run_memory_bound
+from migrationkit.workshop import UserFactory
 from migrationkit.workshop.bench.scaling import TreeSampler, child_environment
 from tests.integration.transforms import POISON_AGE, overflowing_age_for_the_old
 
@@ -109,7 +110,7 @@ async def test_a_16_mb_document_set_aside_keeps_all_of_it_in_the_dead_letter_tab
     await source.insert_many([{**huge, "age": -1}])  # rejected: age must be >= 0
     report = await migrate(settings)
     assert (report.rows_written, report.rows_rejected) == (0, 1)
-    (rejected,) = await target.rejections()
+    (rejected,) = await DeadLetterRepository(target._db, table=target.table).latest()
     assert len(rejected["document"]) > 16 * MB
 
 
@@ -122,10 +123,11 @@ async def test_rows_postgresql_refuses_in_byte_bounded_batches_are_still_isolate
     await insert(source, documents)
     bounded = with_options(settings, batch_bytes=1 << 20, batch_size=10_000)
     report = await migrate(bounded, transform=overflowing_age_for_the_old)
-    assert report.rows_rejected == await target.count_rejected() == poisoned
+    dead_letters = DeadLetterRepository(target._db, table=target.table)
+    assert report.rows_rejected == await dead_letters.count() == poisoned
     assert report.rows_written == await target.count() == len(documents) - poisoned
     assert sum(worker.batches for worker in report.per_worker) >= 6  # about 10 a batch
-    for record in await target.rejections(limit=100):
+    for record in await dead_letters.latest(limit=100):
         assert record["reason"].startswith("PostgreSQL refused the row")
 
 
