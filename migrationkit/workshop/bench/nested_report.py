@@ -6,7 +6,9 @@ report's ``elapsed_s`` (workers started to last batch written: what the ratio to
 the raw read uses, as ``migrationkit bench`` does) and the whole call (target
 tables prepared and checked too: what the ratio to dlt uses, since dlt's
 ``pipeline.run`` also creates and checks its tables). Ratios are computed from
-the figures they relate, never stored on their own.
+the figures they relate, never stored on their own: a ratio between two steps is
+the median of the rounds' ratios (the steps of one round ran minutes apart at
+most), so a busy spell on a shared machine weighs on both sides of it.
 """
 
 from __future__ import annotations
@@ -90,13 +92,22 @@ class Section:
     dlt: str | None = None  # the label of the dlt run, if it ran
 
     def read_ratio(self, label: str) -> float:
-        return self.runs[label].rows_per_s / self.read.rows_per_s
+        """Rows/s over the raw read's: the median of the rounds' ratios (each round's pair
+        was measured minutes apart at most, so a busy spell hits both)."""
+        run = self.runs[label]
+        return paired_median(
+            [run.rows * t for t in self.read.trials], [self.read.rows * t for t in run.trials]
+        )
 
     def dlt_ratio(self, label: str) -> float | None:
-        """How many times faster than dlt, whole run against whole run."""
+        """How many times faster than dlt, whole run against whole run, paired by round."""
         if self.dlt is None:
             return None
-        return self.runs[self.dlt].whole_s / self.runs[label].whole_s
+        run, dlt = self.runs[label], self.runs[self.dlt]
+        return paired_median(
+            [run.rows * t for t in dlt.whole or dlt.trials],
+            [dlt.rows * t for t in run.whole or run.trials],
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -211,6 +222,11 @@ class NestedReport:
             "targets": [target.to_dict() for target in self.targets()],
             "unjudged": self.unjudged(),
         }
+
+
+def paired_median(numerators: list[float], denominators: list[float]) -> float:
+    """The median of ``numerators[i] / denominators[i]``: ratios within each round."""
+    return statistics.median(n / d for n, d in zip(numerators, denominators, strict=True))
 
 
 def _rounded(value: float | None) -> float | None:

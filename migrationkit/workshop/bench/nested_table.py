@@ -34,6 +34,8 @@ def format_nested_report(report: NestedReport) -> str:
         *_section(report.users),
         *_original(report),
         *_targets(report),
+        "[Nt Mc]: tables and columns written. x read: rows/s over the raw read's, x dlt: dlt's",
+        "whole run over this whole run; both the median of the rounds' own ratios.",
     ]
     return "\n".join(lines)
 
@@ -58,10 +60,6 @@ def _section(section: Section) -> list[str]:
             f"  {name:<44} {timing.rows:>9,} {timing.seconds:>8.2f} {timing.rows_per_s:>9,.0f}"
             f" {section.read_ratio(label):>7.2f} {timing.whole_s:>8.2f} {ratio} {peak:>9}"
         )
-    lines.append(
-        "  [Nt Mc]: tables and columns written. x read: rows/s over the raw read's;"
-        " x dlt: dlt's whole run over this whole run"
-    )
     return lines
 
 
