@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from migrationkit._settings.settings import Settings
+from migrationkit.workshop.bench.nested import run_nested_benchmark
+from migrationkit.workshop.bench.nested_table import format_nested_report
 from migrationkit.workshop.bench.runner import run_benchmark
 from migrationkit.workshop.bench.table import format_report
 
@@ -47,11 +49,25 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
                        help="stop the skip/limit run after this long and extrapolate")  # fmt: skip
     bench.add_argument("--mongo-driver", choices=["motor", "pymongo"])
     bench.add_argument("--reseed", action="store_true", help="seed even if the data set exists")
+    bench.add_argument("--suite", choices=["users", "nested"], default="users",
+                       help="users (default): the users benchmark; nested: issue 13")  # fmt: skip
+    nested = bench.add_argument_group(
+        "--suite nested", "nested customers against the raw read and dlt, and the users path"
+        " (--count users, --scale, --repeats, --original-budget and --json apply too)",
+    )  # fmt: skip
+    nested.add_argument("--customers", type=_positive, default=20_000, help="nested documents")
+    nested.add_argument("--nested-workers", type=_positive, default=2, help="workers of every run")
+    nested.add_argument("--nested-batch-size", type=_positive, default=2_000,
+                        help="customers per batch (users: the largest --batch-sizes)")  # fmt: skip
+    nested.add_argument("--no-dlt", action="store_true", help="leave dlt out")
 
 
 async def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
     """Run the benchmark with progress on stderr, then print the table."""
     overrides = {"mongo_driver": args.mongo_driver} if args.mongo_driver else {}
+    if args.suite == "nested":
+        await _cmd_bench_nested(args, settings.model_copy(update=overrides))
+        return
     report = await run_benchmark(
         args.count,
         scale=args.scale,
@@ -67,3 +83,22 @@ async def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
         echo=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(format_report(report))
+
+
+async def _cmd_bench_nested(args: argparse.Namespace, settings: Settings) -> None:
+    report = await run_nested_benchmark(
+        args.customers,
+        scale=args.scale,
+        users_count=args.count,
+        settings=settings,
+        workers=args.nested_workers,
+        batch_size=args.nested_batch_size,
+        users_batch_size=max(args.batch_sizes),
+        repeats=args.repeats,
+        original_budget_s=args.original_budget,
+        with_dlt=not args.no_dlt,
+        reseed=args.reseed,
+        json_path=args.json,
+        echo=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(format_nested_report(report))
