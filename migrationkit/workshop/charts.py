@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from migrationkit._run.report import MigrationReport
 from migrationkit.workshop.lessons.overlap import DASH, TIMES, Spread, by_workers, series
+from migrationkit.workshop.lessons.results import Measurement
 from migrationkit.workshop.plots import new_figure
 
 if TYPE_CHECKING:
@@ -39,7 +41,18 @@ def _worker_axis(ax: Axes, counts: Sequence[int], label: str) -> None:
     ax.set_xlabel(label)
 
 
-def _finish(fig: Figure, ax: Axes, *, title: str, ylabel: str, top: float, repeats: int) -> Figure:
+def _finish(
+    fig: Figure,
+    ax: Axes,
+    *,
+    title: str,
+    ylabel: str,
+    top: float,
+    repeats: int,
+    legend_below: bool = False,
+) -> Figure:
+    """Y from zero, labels, and one legend naming every mark (series first)."""
+    from matplotlib.container import ErrorbarContainer
     from matplotlib.lines import Line2D
     from matplotlib.ticker import StrMethodFormatter
 
@@ -49,8 +62,6 @@ def _finish(fig: Figure, ax: Axes, *, title: str, ylabel: str, top: float, repea
     ax.set_title(title, fontsize=11)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    from matplotlib.container import ErrorbarContainer
-
     pairs = list(zip(*ax.get_legend_handles_labels(), strict=True))
     pairs.sort(key=lambda pair: not isinstance(pair[0], ErrorbarContainer))  # series first
     handles, labels = [h for h, _ in pairs], [label for _, label in pairs]
@@ -59,8 +70,12 @@ def _finish(fig: Figure, ax: Axes, *, title: str, ylabel: str, top: float, repea
         Line2D([], [], color="black", marker="|", markersize=12, linestyle="none"),
     ]
     labels += [f"point: median of {repeats} runs", f"whisker: their min{DASH}max"]
-    ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
+    if legend_below:
+        fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=2)
+        fig.tight_layout(rect=(0, 0.02 + 0.045 * ((len(labels) + 1) // 2), 1, 1))
+    else:
+        ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig.tight_layout()
     return fig
 
 
@@ -139,13 +154,28 @@ def speedup(
     *,
     title: str = "",
     xlabel: str = "workers",
+    cores: bool = False,
 ) -> Figure:
-    """How many times its fewest workers' median each setting reached, with the ideal Nx."""
-    fig, ax = new_figure(width=9.0, height=4.2)
+    """How many times its fewest workers' median each setting reached, with the ideal N x.
+
+    With ``cores``, a second panel shows the CPU the process used (``extra["cpu_share"]``,
+    in cores) beside the one core that Python threads share and the machine's CPUs.
+    """
+    import os
+
+    if cores:
+        import matplotlib.pyplot as plt
+
+        fig, (ax, cpu_ax) = plt.subplots(1, 2, figsize=(11.0, 5.2))
+        plt.close(fig)  # as plots.new_figure: shown only where it is returned
+    else:
+        fig, ax = new_figure(width=9.0, height=4.2)
+        cpu_ax = None
     top = 0.0
     counts: list[int] = []
     repeats = 0
     for index, (name, members) in enumerate(groups.items()):
+        colour = COLOURS[index % len(COLOURS)]
         runs = sorted(by_workers(members).items())
         base, fewest = runs[0][1].rate, runs[0][0]
         xs = [count for count, _ in runs]
@@ -156,7 +186,7 @@ def speedup(
             xs,
             medians,
             yerr=_whiskers(medians, lows, highs),
-            color=COLOURS[index % len(COLOURS)],
+            color=colour,
             marker="o",
             capsize=4,
             label=name,
@@ -164,6 +194,17 @@ def speedup(
         counts += xs
         top = max(top, *highs, max(xs) / fewest)
         repeats = max(repeats, *(len(spread.runs) for spread in members))
+        if cpu_ax is not None:
+            shares = [[float(run.extra["cpu_share"]) for run in spread.runs] for _, spread in runs]
+            middle = [sorted(values)[(len(values) - 1) // 2] for values in shares]
+            cpu_ax.errorbar(
+                xs,
+                middle,
+                yerr=_whiskers(middle, [min(v) for v in shares], [max(v) for v in shares]),
+                color=colour,
+                marker="o",
+                capsize=4,
+            )
     ideal = sorted(set(counts))
     ax.plot(
         ideal,
@@ -174,7 +215,19 @@ def speedup(
     )
     _worker_axis(ax, counts, xlabel)
     ylabel = f"speed-up ({TIMES} the median rows/s of {min(ideal)})"
-    fig = _finish(fig, ax, title=title, ylabel=ylabel, top=top, repeats=repeats)
+    if cpu_ax is not None:
+        machine = os.cpu_count() or 1
+        # Drawn below zero, out of sight: the legend's entries for the right panel's lines.
+        ax.axhline(-1, color=REFERENCE_COLOUR, linestyle="--", label="right: 1 core")
+        ax.axhline(-1, color="black", linestyle="-.", label=f"right: this machine's {machine} CPUs")
+        cpu_ax.axhline(1.0, color=REFERENCE_COLOUR, linestyle="--")
+        cpu_ax.axhline(machine, color="black", linestyle="-.")
+        _worker_axis(cpu_ax, counts, xlabel)
+        cpu_ax.set_ylim(0, machine * 1.15)
+        cpu_ax.set_ylabel("CPU used by this process (cores)")
+        cpu_ax.set_title("CPU used (median, min\u2013max)", fontsize=10)
+        cpu_ax.grid(axis="y", alpha=0.3)
+    fig = _finish(fig, ax, title=title, ylabel=ylabel, top=top, repeats=repeats, legend_below=cores)
     ax.yaxis.set_major_formatter("{x:g}" + TIMES)
     return fig
 
@@ -221,3 +274,57 @@ def durations(spreads: Sequence[Spread], *, title: str = "") -> Figure:
 
 def _ms(value: float) -> str:
     return f"{value:.2g} ms" if value < 10 else f"{value:,.0f} ms"
+
+
+def timelines(runs: Mapping[str, Measurement], *, title: str = "") -> Figure:
+    """Who held a batch when: one panel per run, one lane per worker, one bar per batch.
+
+    Each panel's clock starts when ``migrate()`` was called (``extra["called_at"]``, as
+    :func:`~migrationkit.workshop.lessons.overlap.migrations` records it), so the wait
+    for the first batch shows; all panels share the time axis, from zero.
+    """
+    from matplotlib.patches import Patch
+
+    lanes = sum(len(_report(run).per_worker) for run in runs.values())
+    height = max(2.4, 0.3 * lanes + 0.9 * len(runs))
+    fig, axes = new_figure(rows=len(runs), width=9.0, height=height)
+    panels = [axes] if len(runs) == 1 else list(axes)
+    end = 0.0
+    for ax, (name, run) in zip(panels, runs.items(), strict=True):
+        report = _report(run)
+        origin = float(run.extra["called_at"])
+        starts = [start for stats in report.per_worker for start, _ in stats.spans]
+        ax.axvspan(0, min(starts, default=origin) - origin, color=REFERENCE_COLOUR, alpha=0.15)
+        for stats in report.per_worker:
+            bars = [(start - origin, finish - start) for start, finish in stats.spans]
+            end = max([end, *(start + width for start, width in bars)])
+            ax.broken_barh(
+                bars,
+                (stats.worker - 0.4, 0.8),
+                facecolor=COLOURS[stats.worker % len(COLOURS)],
+                edgecolor="white",  # a gap between back-to-back batches
+                linewidth=0.6,
+            )
+        workers = [stats.worker for stats in report.per_worker]
+        ax.set_yticks(workers, [f"worker {worker}" for worker in workers])
+        ax.set_ylim(max(workers) + 0.6, -0.6)
+        ax.set_title(f"{name}: copy {run.seconds:.2f} s", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+    panels[0].set_xlim(0, end * 1.02 if end > 0 else 1.0)
+    panels[-1].set_xlabel("seconds since migrate() was called (s)")
+    handles = [
+        Patch(facecolor=COLOURS[0], edgecolor="white", label="one batch: taken \u2192 committed"),
+        Patch(facecolor=REFERENCE_COLOUR, alpha=0.15, label="before the first batch arrived"),
+    ]
+    panels[0].legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _report(run: Measurement) -> MigrationReport:
+    if run.report is None:
+        raise ValueError(f"{run.label}: no report to draw (only migrations keep theirs)")
+    return run.report

@@ -222,6 +222,10 @@ async def test_migrations_move_every_user_and_time_the_copy(lab: L.Lab) -> None:
         assert run.rows == run.report.rows_written == 1_000
         assert run.seconds == run.report.elapsed_s
         assert 0 < run.extra["busy_share"] <= 1.0
+        assert O.first_batch_s(run) > 0
+    note = O.timeline_note({"1 worker": spreads[0].median_run, "2 workers": spreads[1].median_run})
+    assert note.count("the first batch reached a worker") == 2
+    assert "the first run's" in note
 
 
 async def test_a_batch_held_far_away_costs_several_round_trips(lab: L.Lab) -> None:
@@ -245,3 +249,58 @@ async def test_startup_times_every_step_and_connecting_far_costs_round_trips(lab
     shown = re.findall(r"\*\*([\d.,]+) ms\*\*", O.startup_note(steps))
     assert len(shown) == 4
     assert all(float(value.replace(",", "")) > 0 for value in shown)
+
+
+def computing(gains: list[float], *, cpu: float, machine: float) -> list[O.Spread]:
+    return [
+        spread(n, [100.0 * g], cpu_share=cpu, machine_busy=machine)
+        for n, g in zip((1, 2, 4), gains, strict=True)
+    ]
+
+
+def test_the_gil_note_says_computing_threads_stayed_within_one_core() -> None:
+    waiting = [spread(n, [100.0 * n], delay_s=0.005, cpu_share=0.2) for n in (1, 2, 4)]
+    note = O.gil_note(computing([1.0, 1.0, 1.0], cpu=0.98, machine=0.5), waiting)
+    assert "2: 1.0\u00d7, 4: 1.0\u00d7" in note
+    assert "0.98 / 0.98 / 0.98 cores with 1 / 2 / 4 threads: never more than one" in note
+    assert "2: 2.0\u00d7, 4: 4.0\u00d7, using 0.20 / 0.20 / 0.20 cores" in note
+    assert "Every CPU of this machine was busy" not in note
+
+
+def test_the_gil_note_warns_when_other_programs_took_the_cpus() -> None:
+    waiting = [spread(n, [100.0 * n], delay_s=0.005, cpu_share=0.2) for n in (1, 2, 4)]
+    note = O.gil_note(computing([1.0, 1.5, 1.6], cpu=0.45, machine=1.0), waiting)
+    assert "Every CPU of this machine was busy" in note
+
+
+def test_the_threading_recap_states_flat_or_not_from_the_runs() -> None:
+    startup = [
+        O.Spread(what, {"what": what, "workers": 4, "delay": "direct"}, (Measurement(what, 0, s),))
+        for what, s in (("thread", 1e-4), ("loop", 3e-4), ("cluster", 0.04))
+    ]
+    far = [spread(n, [100.0 * n], delay_s=0.005) for n in (1, 2, 4)]
+    direct = [spread(n, [900.0]) for n in (1, 2, 4)]
+    read = spread(1, [1_000.0])
+    flat = O.recap_threading(
+        startup, far, direct, computing([1.0, 1.0, 1.1], cpu=0.97, machine=0.5), read=read
+    )
+    assert "They do not overlap Python work: the CPU-bound transform ran 1.1\u00d7" in flat
+    assert "0.3 ms" in flat
+    assert "40 ms" in flat
+    moved = O.recap_threading(
+        startup, far, direct, computing([1.0, 1.4, 1.6], cpu=0.45, machine=1.0), read=read
+    )
+    assert "ran 1.6\u00d7 as fast on 4 threads" in moved
+    assert "never more than 0.45 at a time" in moved
+
+
+def test_the_asyncio_recap_takes_every_number_from_the_runs() -> None:
+    tasks = [spread(n, [100.0 * n * 0.9 if n > 1 else 100.0], delay_s=0.005) for n in (1, 4)]
+    tasks += [spread(n, [800.0]) for n in (1, 4)]
+    far = [spread(n, [100.0 * n], delay_s=0.005) for n in (1, 2, 4, 8)]
+    direct = [spread(n, [950.0]) for n in (1, 2, 4, 8)]
+    recap = O.recap_asyncio(tasks, far, direct, read=spread(1, [1_000.0]))
+    assert "4 of your tasks copied 3.6\u00d7 as fast as one" in recap
+    assert "reached 8.0\u00d7 with 8 workers" in recap
+    assert "1.0\u00d7\u20131.0\u00d7" in recap
+    assert "1,000 rows/s" in recap

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 pytest.importorskip("matplotlib")
 
 from matplotlib.figure import Figure
 
+from migrationkit._executors.stats import WorkerStats
+from migrationkit._run.report import MigrationReport
 from migrationkit.workshop import charts
 from migrationkit.workshop.lessons.overlap import Spread
 from migrationkit.workshop.lessons.results import Measurement
@@ -95,6 +99,23 @@ def test_speedup_draws_each_group_over_its_fewest_and_the_ideal() -> None:
     assert "speed-up" in ax.get_ylabel()
 
 
+def test_speedup_can_show_the_cores_the_process_used_beside_one_core() -> None:
+    computing = [spread(f"x{n}", n, [500.0], delay_s=None) for n in (1, 2, 4)]
+    computing = [
+        Spread(s.label, s.params, tuple(replace(r, extra={"cpu_share": 0.9}) for r in s.runs))
+        for s in computing
+    ]
+    fig = charts.speedup({"computing": computing}, xlabel="threads", cores=True)
+    _, right = fig.axes
+    assert list(right.containers[0].lines[0].get_ydata()) == pytest.approx([0.9, 0.9, 0.9])
+    assert right.get_ylim()[0] == 0
+    assert list(right.get_xticks()) == [1, 2, 4]
+    assert "cores" in right.get_ylabel()
+    texts = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert {"computing", "right: 1 core"} <= set(texts)
+    assert any(text.startswith("right: this machine's") for text in texts)
+
+
 def test_durations_show_milliseconds_from_zero_with_labels() -> None:
     steps = [
         Spread("a thread", {}, tuple(Measurement("a thread", 0, s) for s in (1e-4, 2e-4, 3e-4))),
@@ -108,3 +129,31 @@ def test_durations_show_milliseconds_from_zero_with_labels() -> None:
     assert [text.get_text() for text in ax.texts] == ["0.2 ms", "25 ms"]
     assert [label.get_text() for label in ax.get_yticklabels()] == ["a thread", "connecting"]
     assert legend_texts(fig) == ["median of \u2265 2 runs", "min\u2013max"]
+
+
+def migration(
+    spans_per_worker: list[list[tuple[float, float]]], *, called_at: float
+) -> Measurement:
+    stats = [
+        WorkerStats(worker, batches=len(spans), spans=spans)
+        for worker, spans in enumerate(spans_per_worker)
+    ]
+    report = MigrationReport("asyncio", len(stats), "copy", 10, 30, 30, 0, 2.0, stats)
+    return Measurement("run", 30, 2.0, {"workers": len(stats)}, {"called_at": called_at}, report)
+
+
+def test_timelines_start_when_migrate_was_called_and_shade_the_wait() -> None:
+    one = migration([[(101.0, 101.5), (101.5, 102.0)]], called_at=100.0)
+    two = migration([[(100.5, 101.0)], [(100.5, 101.2)]], called_at=100.0)
+    fig = charts.timelines({"1 worker": one, "2 workers": two})
+    first, second = fig.axes
+    assert first.get_xlim()[0] == 0
+    assert [len(bars.get_paths()) for bars in second.collections] == [1, 1]
+    (wait,) = [patch for patch in first.patches if patch.get_x() == 0]
+    assert wait.get_width() == pytest.approx(1.0)
+    assert [label.get_text() for label in second.get_yticklabels()] == ["worker 0", "worker 1"]
+    assert "seconds" in second.get_xlabel()
+    assert legend_texts(fig) == [
+        "one batch: taken \u2192 committed",
+        "before the first batch arrived",
+    ]

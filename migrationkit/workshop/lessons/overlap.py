@@ -70,7 +70,7 @@ SOURCE_READ = "the source's read"
 ONE_THREAD = "Python's one thread (the process used a whole core)"
 MACHINE_CPU = "the CPUs (all busy: servers, workers, other programs)"
 WRITES = "the writes to PostgreSQL"
-READER = "the reader (writers waited for batches)"
+READER = "the reader (the writers waited for batches)"
 
 #: ``copy(mongo_uri, pg_dsn, workers=N)``: a lesson's own copy code; returns the rows copied.
 CopyCode = Callable[..., Awaitable[int]]
@@ -120,6 +120,12 @@ class Spread:
     def seconds_range(self) -> tuple[float, float]:
         durations = [run.seconds for run in self.runs]
         return min(durations), max(durations)
+
+    @property
+    def median_run(self) -> Measurement:
+        """The run whose rows/s is the median (the lower middle one of an even count)."""
+        ordered = sorted(self.runs, key=lambda run: run.rows_per_s)
+        return ordered[(len(ordered) - 1) // 2]
 
     def median_of(self, name: str) -> float | None:
         """The median of ``extra[name]`` over the runs that have it (CPU share, busy share)."""
@@ -288,10 +294,11 @@ async def migrations(
     A run's ``seconds`` are its report's ``elapsed_s``: the copy, from the first batch
     asked for to the last committed, without the set-up before it (connecting, creating
     the table), which costs more round trips far away but does not change with workers.
-    ``extra["busy_share"]``: the share of the copy each worker had a batch in hand.
+    ``extra``: ``busy_share``, the share of the copy each worker had a batch in hand;
+    ``called_at``, when ``migrate()`` was called, on the clock of the report's spans.
     """
     await lab.ensure_seeded(lab.seeded or lesson_rows())
-    reports: dict[int, list[MigrationReport]] = {count: [] for count in workers}
+    reports: dict[int, list[tuple[float, MigrationReport]]] = {count: [] for count in workers}
     async with ProxiedEndpoints(lab.endpoints, pg_delay_s=pg_delay_s, mongo_delay_s=None) as via:
 
         def run_with(count: int) -> Callable[[], Awaitable[int]]:
@@ -299,8 +306,9 @@ async def migrations(
             settings = lab.settings_for(choice)
 
             async def run() -> int:
+                called = time.monotonic()  # the clock of the reports' batch spans
                 report = await migrate(settings, endpoints=via.endpoints)
-                reports[count].append(report)
+                reports[count].append((called, report))
                 return report.rows_written
 
             return run
@@ -312,14 +320,14 @@ async def migrations(
     return [_copy_times(spread, reports[spread.workers]) for spread in spreads]
 
 
-def _copy_times(spread: Spread, reports: Sequence[MigrationReport]) -> Spread:
+def _copy_times(spread: Spread, reports: Sequence[tuple[float, MigrationReport]]) -> Spread:
     """The spread with each run timed by its report, and its workers' busy share added."""
     runs = []
-    for run, report in zip(spread.runs, reports, strict=True):
+    for run, (called, report) in zip(spread.runs, reports, strict=True):
         in_hand = sum(stats.busy_s for stats in report.per_worker)
         elapsed = report.elapsed_s
         busy = in_hand / (elapsed * report.workers) if elapsed > 0 else 0.0
-        extra = {**run.extra, "busy_share": busy}
+        extra = {**run.extra, "busy_share": busy, "called_at": called}
         runs.append(Measurement(run.label, run.rows, elapsed, run.params, extra, report=report))
     return Spread(spread.label, spread.params, tuple(runs))
 
@@ -459,8 +467,8 @@ def bound_by(spread: Spread, *, read_rate: float, fewest_rate: float, fewest: in
 
     Far from PostgreSQL and still about N times the fewest workers: the waits. Else
     near the source's own read rate: the source. Else a whole core busy in this
-    process, or every CPU of the machine busy: the CPU. Else the workers' busy share
-    says whether they were the slow part (the writes) or waited for the reader.
+    process: Python's one thread. Else workers often without a batch: the reader fed
+    them too slowly. Else every CPU of the machine busy: the CPUs. Else the writes.
     """
     far = spread.params.get("pg_delay_s") is not None
     linear = spread.rate >= LINEAR_SHARE * fewest_rate * spread.workers / fewest
@@ -470,11 +478,11 @@ def bound_by(spread: Spread, *, read_rate: float, fewest_rate: float, fewest: in
         return SOURCE_READ
     if (spread.median_of("cpu_share") or 0.0) >= CPU_SATURATED:
         return ONE_THREAD
-    if (spread.median_of("machine_busy") or 0.0) >= CPU_SATURATED:
-        return MACHINE_CPU
     busy = spread.median_of("busy_share")
     if busy is not None and busy < BUSY_SHARE:
         return READER
+    if (spread.median_of("machine_busy") or 0.0) >= CPU_SATURATED:
+        return MACHINE_CPU
     return ROUND_TRIPS if far else WRITES
 
 
@@ -598,6 +606,37 @@ def _limits(spreads: Sequence[Spread], *, read: Spread) -> str:
     return " / ".join(dict.fromkeys(names))
 
 
+def held_batch_s(report: MigrationReport) -> float:
+    """The median time a worker of ``report`` held a batch (took it -> committed it)."""
+    spans = [end - start for stats in report.per_worker for start, end in stats.spans]
+    return statistics.median(spans) if spans else 0.0
+
+
+def first_batch_s(run: Measurement) -> float:
+    """How long after ``migrate()`` was called the first batch reached a worker."""
+    assert run.report is not None, "only migrations() keep their reports"
+    starts = [start for stats in run.report.per_worker for start, _ in stats.spans]
+    return min(starts) - float(run.extra["called_at"])
+
+
+def timeline_note(runs: Mapping[str, Measurement]) -> str:
+    """Markdown: each run's wait for its first batch, its copy, and how long a batch was held."""
+    lines = []
+    first = None
+    for name, run in runs.items():
+        assert run.report is not None, "only migrations() keep their reports"
+        held = held_batch_s(run.report)
+        versus = f", {ratio(held / first)} the first run's" if first else ""
+        first = first or held
+        batches = sum(stats.batches for stats in run.report.per_worker)
+        lines.append(
+            f"- **{name}:** the first batch reached a worker {first_batch_s(run):.2f} s after "
+            f"`migrate()` was called; the copy took **{run.seconds:.2f} s**; a worker held a "
+            f"batch for **{ms(held)}** (median of {batches}{versus})."
+        )
+    return "\n".join(lines)
+
+
 def batch_note(far: Sequence[Spread], round_trip: float) -> str:
     """Markdown: how long one far worker held a batch, in round trips of the proxy."""
     one = _fewest(far)
@@ -657,17 +696,59 @@ def startup_note(startup: Sequence[Spread]) -> str:
     return "\n".join(lines)
 
 
+#: Below this many times the fewest threads' speed, a CPU-bound run counts as flat.
+FLAT_GAIN = 1.25
+#: A process using at most this many cores ran Python on one thread at a time.
+ONE_CORE = 1.1
+
+
+def cores(spreads: Sequence[Spread]) -> dict[int, float]:
+    """The median CPU this process used in each setting, in cores (1.0: one core throughout)."""
+    return {
+        count: s.median_of("cpu_share") or 0.0 for count, s in sorted(by_workers(spreads).items())
+    }
+
+
+def _crowded(spreads: Sequence[Spread]) -> bool:
+    """Every CPU of the machine busy while this process got less than a core: a shared machine."""
+    return any(
+        (s.median_of("machine_busy") or 0.0) >= CPU_SATURATED
+        and (s.median_of("cpu_share") or 0.0) < CPU_SATURATED
+        for s in spreads
+    )
+
+
 def gil_note(computing: Sequence[Spread], waiting: Sequence[Spread]) -> str:
-    """Markdown: the speed-ups of computing and of waiting threads, side by side."""
+    """Markdown: the speed-ups and CPU of computing and of waiting threads, side by side."""
 
     def gains(spreads: Sequence[Spread]) -> str:
         return ", ".join(f"{n}: {ratio(g)}" for n, g in speedups(spreads).items() if n > 1)
 
-    one = _fewest(computing)
-    return (
-        f"- **Computing** ({rows_per_s(one.rate)} on one thread): {gains(computing)}.\n"
-        f"- **Waiting** on PostgreSQL {waiting[0].params['delay']}: {gains(waiting)}."
-    )
+    def used(spreads: Sequence[Spread]) -> str:
+        return " / ".join(f"{c:.2f}" for c in cores(spreads).values())
+
+    counts = " / ".join(str(n) for n in sorted(by_workers(computing)))
+    top = max(cores(computing).values())
+    lines = [
+        f"- **Computing** ({rows_per_s(_fewest(computing).rate)} on one thread): "
+        f"{gains(computing)}. The process used {used(computing)} cores with {counts} threads: "
+        + (
+            "never more than one, as the GIL allows one thread to run Python at a time."
+            if top <= ONE_CORE
+            else f"up to {top:.2f}, so part of the work ran outside the GIL (C code releases it)."
+        ),
+        f"- **Waiting** on PostgreSQL {waiting[0].params['delay']}: {gains(waiting)}, using "
+        f"{used(waiting)} cores.",
+    ]
+    if _crowded(computing):
+        lines.append(
+            f"- Every CPU of this machine was busy during the computing runs (other programs "
+            f"included) and the process got less than a core: their speed follows the share "
+            f"of CPU the operating system gave it, which can make the computing line move "
+            f"without the GIL letting two threads compute at once. On a machine with a free "
+            f"core, that line stays at {ratio(1.0)}."
+        )
+    return "\n".join(lines)
 
 
 def recap_threading(
@@ -684,6 +765,17 @@ def recap_threading(
     count, gain = _top_gain(far)
     low, high = _flat(direct)
     cpu_count, cpu_gain = max(speedups(computing).items())
+    top = max(cores(computing).values())
+    used = cores(computing)
+    counts = sorted(used)
+    computing_line = (
+        f"3. They do not overlap Python work: the CPU-bound transform ran {ratio(cpu_gain)} "
+        f"as fast on {cpu_count} threads as on one, the process never above {top:.2f} cores."
+        if cpu_gain < FLAT_GAIN
+        else f"3. The CPU-bound transform ran {ratio(cpu_gain)} as fast on {cpu_count} threads, "
+        f"the process using {used[counts[0]]:.2f} {DASH} {used[counts[-1]]:.2f} cores: "
+        f"never more than {top:.2f} at a time."
+    )
     return "\n".join(
         [
             f"1. A thread with its own event loop starts in {ms(loop.seconds)}; the kit's "
@@ -692,7 +784,6 @@ def recap_threading(
             f"2. Threads overlap waits: with PostgreSQL {far[0].params['delay']}, {count} thread "
             f"workers ran {ratio(gain)} as fast as one; direct, {ratio(low)}{DASH}{ratio(high)}, "
             f"bound by {_limits(direct, read=read)}.",
-            f"3. They do not overlap Python work: the CPU-bound transform ran {ratio(cpu_gain)} "
-            f"as fast on {cpu_count} threads as on one. For that, processes: lesson 04.",
+            computing_line + " For computing in parallel: processes, lesson 04.",
         ]
     )
