@@ -742,11 +742,10 @@ def gil_note(computing: Sequence[Spread], waiting: Sequence[Spread]) -> str:
     ]
     if _crowded(computing):
         lines.append(
-            f"- Every CPU of this machine was busy during the computing runs (other programs "
-            f"included) and the process got less than a core: their speed follows the share "
-            f"of CPU the operating system gave it, which can make the computing line move "
-            f"without the GIL letting two threads compute at once. On a machine with a free "
-            f"core, that line stays at {ratio(1.0)}."
+            "- Every CPU of this machine was busy during the computing runs (other programs "
+            "included) and the process got less than a core: their speed follows the share of "
+            "CPU the operating system gave it, so the computing line can move up or down "
+            "without two threads ever computing at once (the right panel)."
         )
     return "\n".join(lines)
 
