@@ -30,7 +30,7 @@ from migrationkit._run.report import MigrationReport
 from migrationkit._settings.settings import Backend
 from migrationkit._target.connection import PostgresConnectionHandler
 from migrationkit._target.loader import postgres_job
-from migrationkit._target.users import UserPostgresRepository
+from migrationkit._target.table import UserPostgresRepository
 from migrationkit.workshop.latency_proxy import ProxiedEndpoints
 from migrationkit.workshop.lessons.lab import LESSON_TRANSFORMS, Choice, Lab, notebook_rows
 from migrationkit.workshop.lessons.results import Measurement
