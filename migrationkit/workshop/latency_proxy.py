@@ -133,7 +133,39 @@ class _DelayLine:
         return data
 
 
-class LatencyProxy:
+class _Started:
+    """``with`` / ``async with`` for anything with ``start()`` and ``stop()``."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+
+class LatencyProxy(_Started):
     """Forward TCP connections to ``target``, ``delay_s`` late in each direction.
 
     ``bandwidth_bytes_per_s`` caps each direction of each connection. Use it as a
@@ -227,28 +259,6 @@ class LatencyProxy:
         thread.join()
         self._thread = self._loop = self._stopping = None
         self._port = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
     async def _serve(self) -> None:
         """The thread's main coroutine: listen until :meth:`stop`, then close everything."""
@@ -485,7 +495,7 @@ def proxied_uri(uri: str, proxy: LatencyProxy | Address) -> str:
     return _Uri.parse(uri).through(address)
 
 
-class ProxiedEndpoints:
+class ProxiedEndpoints(_Started):
     """A :class:`LatencyProxy` in front of each server of ``endpoints``.
 
     Inside ``with ProxiedEndpoints(servers, pg_delay_s=0.005) as proxied:`` pass
@@ -546,25 +556,3 @@ class ProxiedEndpoints:
     def stop(self) -> None:
         for proxy in self.proxies:
             proxy.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
