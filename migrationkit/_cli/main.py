@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -58,7 +59,7 @@ from migrationkit._settings.profiles import (
     ResolvedSettings,
     resolve_settings,
 )
-from migrationkit._settings.settings import Settings
+from migrationkit._settings.settings import Settings, plain_identifier
 from migrationkit._source.connection import MongoConnectionHandler
 from migrationkit._source.repository import UserMongoRepository
 from migrationkit._target.connection import PostgresConnectionHandler
@@ -140,6 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_migration_options(run)
     add_dask_arguments(run)
     run.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    several = run.add_mutually_exclusive_group()
+    several.add_argument(
+        "--collections",
+        type=collection_names,
+        metavar="A,B,…",
+        help="migrate these collections of the database, each to a table of its name",
+    )
+    several.add_argument(
+        "--all-collections",
+        action="store_true",
+        help="migrate every collection of the database, each to a table of its name",
+    )
     run.add_argument(
         "--resume", action="store_true", help="continue after the last checkpoint, keep the table"
     )
@@ -368,8 +381,59 @@ async def mapping_to_migrate(resolved: ResolvedSettings, *, resume: bool) -> Tab
     return inference.mapping
 
 
+def collection_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one collection")
+    return names
+
+
 async def cmd_migrate(args: argparse.Namespace) -> None:
     resolved = resolve(args, **setting_flags(args))
+    if args.collections is None and not args.all_collections:
+        report = await migrate_one(args, resolved)
+        check_rejections(report, args.max_rejected)
+        return
+    names = args.collections or await every_collection(resolved.settings)
+    if "pg_table" in resolved.settings.model_fields_set:
+        raise ConfigurationError(
+            "several collections go each to a table of its own name: unset pg_table "
+            "(MIGRATIONKIT_PG_TABLE or the profile's pg_table)"
+        )
+    reports = []
+    for name in names:
+        try:
+            plain_identifier(name)
+        except ValueError as exc:
+            raise ConfigurationError(f"collection {name!r}: {exc}") from None
+        one = dataclasses.replace(
+            resolved,
+            settings=resolved.settings.model_copy(update={"mongo_collection": name}),
+        )
+        reports.append(await migrate_one(args, one, quiet_summary=True))
+    if not args.json:
+        print(format_reports(reports, by_collection=True))
+        for report in reports:
+            print_rejections(report)
+    for report in reports:
+        check_rejections(report, args.max_rejected)
+
+
+async def every_collection(settings: Settings) -> list[str]:
+    """The database's collections, but the server's own (``system.*``)."""
+    endpoints = await asyncio.to_thread(resolve_endpoints, settings)
+    async with MongoConnectionHandler(endpoints.mongo_uri, driver=settings.mongo_driver) as client:
+        names = await client[settings.mongo_database].list_collection_names()
+    found = sorted(name for name in names if not name.startswith("system."))
+    if not found:
+        raise ConfigurationError(f"database {settings.mongo_database} has no collections")
+    return found
+
+
+async def migrate_one(
+    args: argparse.Namespace, resolved: ResolvedSettings, *, quiet_summary: bool = False
+) -> MigrationReport:
+    """One collection's run, printed (unless a summary of several follows)."""
     settings = resolved.settings
     mapping = await mapping_to_migrate(resolved, resume=args.resume)
     observer, exporter = start_metrics(settings)
@@ -391,12 +455,12 @@ async def cmd_migrate(args: argparse.Namespace) -> None:
             exporter.close()
     if args.json:
         print(json.dumps({**report.to_dict(), "run_id": current_run_id()}))
-    else:
+    elif not quiet_summary:
         if report.resumed_after is not None:
             print(f"resumed after _id {report.resumed_after}")
         print(format_reports([report]))
         print_rejections(report)
-    check_rejections(report, args.max_rejected)
+    return report
 
 
 def start_metrics(settings: Settings) -> tuple[Observer | None, MetricsServer | None]:

@@ -496,6 +496,8 @@ class Migration:
             source=f"{redact_uri(self.endpoints.mongo_uri)} {self.source_name}",
             target=f"{redact_uri(self.endpoints.pg_dsn)} table {self.table_mapping.table}",
             resumed_after=start.last_key if start else None,
+            collection=self.settings.mongo_collection,
+            table=self.table_mapping.table,
         )
 
 

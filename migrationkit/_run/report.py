@@ -27,7 +27,8 @@ class MigrationReport:
     source: str = ""
     target: str = ""
     resumed_after: str | None = None  # the checkpoint's _id when this run resumed
-    mapping: str = ""  # which mapping wrote the rows, and where it came from
+    collection: str = ""  # the source collection, and the table it went to
+    table: str = ""
 
     @property
     def fields_dropped(self) -> dict[str, int]:
@@ -76,17 +77,37 @@ class MigrationReport:
         return data
 
 
-def format_reports(reports: Sequence[MigrationReport]) -> str:
-    """The table ``migrationkit migrate`` and ``demo`` print: one line per run."""
+def format_reports(reports: Sequence[MigrationReport], *, by_collection: bool = False) -> str:
+    """The table ``migrationkit migrate`` and ``demo`` print: one line per run.
+
+    ``by_collection`` (several collections in one command) names each run's collection
+    and table first, and ends with the totals.
+    """
+    first = "collection -> table" if by_collection else "backend"
+    width = max([16, *(len(_first(r, by_collection)) for r in reports)])
     header = (
-        f"{'backend':<16} {'writer':<12} {'workers':>7} {'rows':>10} "
+        f"{first:<{width}} {'writer':<12} {'workers':>7} {'rows':>10} "
         f"{'rejected':>8} {'seconds':>8} {'rows/s':>10}  check"
     )
     lines = [header, "-" * len(header)]
     for r in reports:
         ok = "ok" if r.rows_written + r.rows_rejected == r.rows_read else "MISMATCH"
         lines.append(
-            f"{r.backend:<16} {r.writer:<12} {r.workers:>7} {r.rows_written:>10,} "
-            f"{r.rows_rejected:>8,} {r.elapsed_s:>8.2f} {r.rows_per_s:>10,.0f}  {ok}"
+            f"{_first(r, by_collection):<{width}} {r.writer:<12} {r.workers:>7} "
+            f"{r.rows_written:>10,} {r.rows_rejected:>8,} {r.elapsed_s:>8.2f} "
+            f"{r.rows_per_s:>10,.0f}  {ok}"
+        )
+    if by_collection:
+        written = sum(r.rows_written for r in reports)
+        rejected = sum(r.rows_rejected for r in reports)
+        seconds = sum(r.elapsed_s for r in reports)
+        lines.append("-" * len(header))
+        lines.append(
+            f"{f'{len(reports)} collections':<{width}} {'':<12} {'':>7} {written:>10,} "
+            f"{rejected:>8,} {seconds:>8.2f}"
         )
     return "\n".join(lines)
+
+
+def _first(report: MigrationReport, by_collection: bool) -> str:
+    return f"{report.collection} -> {report.table}" if by_collection else report.backend

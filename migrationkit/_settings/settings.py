@@ -45,6 +45,13 @@ WORKERS_PER_CORE = 2
 DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
 
 
+def plain_identifier(value: str) -> str:
+    """``value`` if it is a plain name (a table, collection or database); else ValueError."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
+        raise ValueError("use letters, digits and underscores, starting with a letter")
+    return value
+
+
 def default_workers() -> int:
     """``os.cpu_count() * WORKERS_PER_CORE``, at least 2."""
     return max(2, (os.cpu_count() or 1) * WORKERS_PER_CORE)
@@ -88,9 +95,7 @@ class Settings(BaseSettings):
     @field_validator("pg_table", "mongo_collection", "mongo_database")
     @classmethod
     def _plain_identifier(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
-            raise ValueError("use letters, digits and underscores, starting with a letter")
-        return value
+        return plain_identifier(value)
 
     @field_validator("mapping")
     @classmethod

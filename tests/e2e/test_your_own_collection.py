@@ -85,3 +85,36 @@ def test_infer_then_migrate_with_the_reviewed_file_writes_its_child_tables(
     checked = run("own_orders", "verify", "--mapping", "orders.toml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "own_orders__orders" in (tmp_path / "orders.toml").read_text()
+
+
+def test_several_collections_refuse_one_table_name_for_all(run: Any) -> None:
+    done = run("many_a", "migrate", "--collections", "many_a,many_b", "--quiet")
+    assert done.returncode == 1
+    assert "each to a table of its own name: unset pg_table" in done.stderr
+
+
+def test_several_collections_each_land_in_a_table_of_its_name(
+    servers: Endpoints, tmp_path: Path
+) -> None:
+    asyncio.run(seed(servers.mongo_uri, "many_c"))
+    asyncio.run(seed(servers.mongo_uri, "many_d"))
+    env = {
+        **os.environ,
+        "MIGRATIONKIT_MONGO_URI": servers.mongo_uri,
+        "MIGRATIONKIT_PG_DSN": servers.pg_dsn,
+        "MIGRATIONKIT_WORKERS": "2",
+    }
+    for key in ("MIGRATIONKIT_MAPPING", "MIGRATIONKIT_PG_TABLE", "MIGRATIONKIT_MONGO_COLLECTION"):
+        env.pop(key, None)
+    done = subprocess.run(
+        [sys.executable, "-m", "migrationkit", "migrate", "--collections", "many_c,many_d",
+         "--quiet"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("many_c -> many_c") and f"{COUNT:,}" in line for line in lines)
+    assert any(line.startswith("many_d -> many_d") and f"{COUNT:,}" in line for line in lines)
+    assert any(line.startswith("2 collections") and f"{2 * COUNT:,}" in line for line in lines)
+    assert (tmp_path / "many_c.mapping.toml").exists()
+    assert (tmp_path / "many_d.mapping.toml").exists()
