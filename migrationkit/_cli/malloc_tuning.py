@@ -16,7 +16,6 @@ left alone.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import sys
@@ -34,10 +33,9 @@ def return_big_buffers_to_the_os() -> bool:
     if not sys.platform.startswith("linux") or ENVIRONMENT_VARIABLE in os.environ:
         return False
     os.environ[ENVIRONMENT_VARIABLE] = str(THRESHOLD_BYTES)  # read by each child at start
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
-        done = bool(libc.mallopt(M_MMAP_THRESHOLD, THRESHOLD_BYTES))
+        process = ctypes.CDLL(None)  # this process's symbols, the C library's among them
+        done = bool(process.mallopt(M_MMAP_THRESHOLD, THRESHOLD_BYTES))
     except (OSError, AttributeError):  # not glibc (musl has no such knob): nothing to do
         return False
     log.debug("malloc: mmap threshold fixed at %d bytes: %s", THRESHOLD_BYTES, done)

@@ -352,7 +352,7 @@ class Migration:
         self.observer.run_started(backend=settings.backend, workers=settings.workers, total=total)
         batches = given or self.source.iter_batches(
             settings.batch_size,
-            batch_bytes=settings.batch_bytes,
+            batch_bytes=settings.batch_bytes or None,
             after=start.last_id if start else OPEN,
             raw=cluster.reads_raw_bson,
             policy=settings.retry_policy,
@@ -406,7 +406,7 @@ class Migration:
             worker=self._worker_job(writer=settings.writer, dsn=""),  # the task fills the DSN
             mongo_driver=settings.mongo_driver,
             retry=settings.retry_policy,
-            batch_bytes=settings.batch_bytes,
+            batch_bytes=settings.batch_bytes or None,
         )
         started = time.perf_counter()
         try:

@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     mongo_collection: str = "users"
     pg_table: str = "users"
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
-    batch_bytes: int = Field(default=DEFAULT_BATCH_BYTES, ge=1, le=1024 * 1024 * 1024)
+    # 0: no byte limit (the driver decodes; for collections known to hold small documents).
+    batch_bytes: int = Field(default=DEFAULT_BATCH_BYTES, ge=0, le=1024 * 1024 * 1024)
     workers: int = Field(default_factory=default_workers, ge=1, le=256)
     queue_depth: int = Field(default=2, ge=1, le=64)
     retry_attempts: int = Field(default=8, ge=1, le=100)

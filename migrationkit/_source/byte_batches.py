@@ -1,113 +1,66 @@
-"""Cut the server's raw replies into batches of at most N documents and B bytes of BSON.
+"""Batches of at most N documents and B bytes of BSON, and the memory a run holds with them.
 
-The reader asks the driver for each reply undecoded (``find_raw_batches``): a stream
-of BSON documents, each starting with its own length. Walking those lengths costs
-about 0.2 µs a document, so every batch is bounded in bytes exactly; the batch is then
-decoded in one C call per reply it came from (``bson.decode_all``), or handed on raw.
-Measured on 200,000 users: about 1 µs of client CPU a document more than letting the
-driver decode (4 % of a whole ``migrate`` run's CPU); per-document ``bson.encode`` to
-learn the sizes would cost more than that, ``RawBSONDocument`` cursors twice that::
-
-    reply 1: [d0 d1 d2 d3 d4 d5]  reply 2: [d6 d7 …]
-    batches:  [d0 d1 d2][d3 d4 │ d5 d6][d7 …]      a batch may span two replies
+The reader asks the driver for undecoded documents (``RawBSONDocument``): the size of
+each is the length of its ``raw`` bytes, known for free, so every batch is bounded in
+bytes exactly; a batch is then decoded in one C call (``bson.decode_all``), or handed
+on raw. Measured against letting the driver decode (200,000 users; 400 documents of
+1 MB), whole ``migrate`` runs: 2.4 µs of client CPU more a document (PyMongo builds a
+``RawBSONDocument`` in Python for each) and about 3 ms more a megabyte (big buffers are
+returned to the system, see :mod:`migrationkit._cli.malloc_tuning`).
+``find_raw_batches`` costs as much for small documents and twice that for big ones
+(PyMongo copies each raw reply several times); ``bson.encode`` per document to learn
+its size costs more than the whole raw path. ``batch_bytes=0`` reads as before: decoded
+by the driver, by count only.
 
 A batch closes as soon as it holds ``max_documents`` documents or ``max_bytes`` bytes,
 or before the document that would take it past ``max_bytes``. It always holds at least
 one document: a document bigger than ``max_bytes`` (up to MongoDB's 16 MiB) travels
-alone.
+alone::
+
+    sizes (B = 100):  40 40 │ 40 40 │ 500 │ 30 70 │ 10 …
 """
 
 from __future__ import annotations
 
-import struct
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
-
-import bson
-from bson.codec_options import CodecOptions
 
 from migrationkit._settings.settings import Settings
 
-#: A BSON document starts with its total length, a little-endian int32.
-_LENGTH = struct.Struct("<i")
-_SMALLEST_DOCUMENT = 5  # the length itself and the closing NUL
-
-
-@dataclass
-class RawBatch:
-    """Consecutive documents as raw BSON: slices of the server's replies, in order."""
-
-    segments: list[memoryview] = field(default_factory=list)
-    count: int = 0
-    nbytes: int = 0
-
-    def decoded(self, codec_options: CodecOptions[Any]) -> list[Any]:
-        """Every document decoded: one C call per reply it came from, no copy first."""
-        documents: list[Any] = []
-        for segment in self.segments:
-            documents += bson.decode_all(segment, codec_options)
-        return documents
-
-    def documents(self) -> list[bytes]:
-        """Every document as its own ``bytes`` (they pickle; a reply's slices do not)."""
-        documents = []
-        for segment in self.segments:
-            offset = 0
-            while offset < len(segment):
-                (size,) = _LENGTH.unpack_from(segment, offset)
-                documents.append(bytes(segment[offset : offset + size]))
-                offset += size
-        return documents
+_NOTHING: tuple[list[Any], ...] = ()
 
 
 class Batcher:
-    """Feed it raw replies; it returns every batch they close (see the module docstring)."""
+    """Take documents in order, with their sizes; hand back each batch as it closes."""
 
     def __init__(self, *, max_documents: int, max_bytes: int | None = None) -> None:
         if max_documents < 1 or (max_bytes is not None and max_bytes < 1):
             raise ValueError("a batch holds at least one document and one byte")
         self.max_documents = max_documents
         self.max_bytes = max_bytes
-        self._open = RawBatch()
+        self._limit = max_bytes if max_bytes is not None else sys.maxsize
+        self._batch: list[Any] = []
+        self._bytes = 0
 
     def __len__(self) -> int:
         """Documents in the batch still open."""
-        return self._open.count
+        return len(self._batch)
 
-    def feed(self, reply: bytes | memoryview) -> list[RawBatch]:
-        """Take one reply's documents; return the batches they closed, in order."""
-        view = memoryview(reply)
-        closed: list[RawBatch] = []
-        limit = self.max_bytes if self.max_bytes is not None else sys.maxsize
-        count, nbytes = self._open.count, self._open.nbytes
-        start = offset = 0
-        while offset < len(view):
-            (size,) = _LENGTH.unpack_from(view, offset)
-            if size < _SMALLEST_DOCUMENT or offset + size > len(view):
-                raise bson.InvalidBSON(f"a document claims {size} bytes at offset {offset}")
-            if count and nbytes + size > limit:  # close before the one that would not fit
-                closed.append(self._close(view[start:offset], count, nbytes))
-                start, count, nbytes = offset, 0, 0
-            count, nbytes, offset = count + 1, nbytes + size, offset + size
-            if count >= self.max_documents or nbytes >= limit:
-                closed.append(self._close(view[start:offset], count, nbytes))
-                start, count, nbytes = offset, 0, 0
-        if offset > start:
-            self._open.segments.append(view[start:offset])
-        self._open.count, self._open.nbytes = count, nbytes
+    def add(self, document: Any, size: int) -> Sequence[list[Any]]:
+        """Take ``document`` of ``size`` bytes; the batches it closed (none, one or two)."""
+        closed = _NOTHING
+        if self._batch and self._bytes + size > self._limit:  # it would not fit: close first
+            closed = (self.take(),)
+        self._batch.append(document)
+        self._bytes += size
+        if len(self._batch) >= self.max_documents or self._bytes >= self._limit:
+            closed = (*closed, self.take())
         return closed
 
-    def take(self) -> RawBatch:
+    def take(self) -> list[Any]:
         """The open batch (maybe empty); the next document starts a new one."""
-        batch, self._open = self._open, RawBatch()
-        return batch
-
-    def _close(self, segment: memoryview, count: int, nbytes: int) -> RawBatch:
-        batch = self.take()
-        if len(segment):
-            batch.segments.append(segment)
-        batch.count, batch.nbytes = count, nbytes
+        batch, self._batch, self._bytes = self._batch, [], 0
         return batch
 
 
@@ -136,6 +89,8 @@ def run_memory_bound(settings: Settings, *, ranges: bool = False) -> int:
     batch at a time. Process workers add a process each.
     """
     workers = settings.workers
+    if not settings.batch_bytes:
+        raise ValueError("without a byte limit (batch_bytes=0) memory has no bound")
     if ranges:
         return memory_bound(
             processes=1 + workers,

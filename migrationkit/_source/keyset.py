@@ -7,11 +7,10 @@ order across BSON types; query operators do not (``{"$gt": 1}`` matches numbers 
 so ``{"_id": {"$gt": last}}`` would skip every later ``_id`` of another type.
 
 A batch closes at ``batch_size`` documents or ``batch_bytes`` bytes of BSON, whichever
-comes first: the cursor hands over each server reply undecoded (``find_raw_batches``),
-:class:`~migrationkit._source.byte_batches.Batcher` cuts the replies by the documents' own
-lengths, and each batch is decoded in one C call (or handed on raw). The driver holds
-one reply at a time, which MongoDB (and SecantusDB) cap at 16 MiB whatever
-``batch_size`` asks for.
+comes first (:mod:`migrationkit._source.byte_batches`): the cursor reads undecoded documents,
+whose sizes are free, and each batch is decoded in one C call (or handed on raw). The
+driver holds about one server reply at a time, which MongoDB (and SecantusDB) cap at
+16 MiB whatever ``batch_size`` asks for.
 """
 
 from __future__ import annotations
@@ -24,10 +23,11 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import Any, Final
 
 import bson
+from bson.raw_bson import RawBSONDocument
 
 from migrationkit._errors import TransientFaultError
 from migrationkit._retry import MONGO_TRANSIENT, RetryPolicy
-from migrationkit._source.byte_batches import Batcher, RawBatch
+from migrationkit._source.byte_batches import Batcher
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,6 @@ log = logging.getLogger(__name__)
 #: whole collection in memory first (measured: 30k/s sorted, 66k/s hinted, 200k docs).
 ID_ORDER = [("_id", 1)]
 
-#: Documents the server may put in one reply. PyMongo copies a raw reply a few times
-#: while unpacking it, so the reply's size is part of the reader's memory; MongoDB caps
-#: a reply at 16 MiB, and 2,000 documents keep small documents' replies far below that
-#: (measured, 400,000 documents of 1 KB: peak 266 MiB with 10,000, 197 MiB with 1,000,
-#: and no slower on SecantusDB; on MongoDB, a getMore per 2,000 documents costs little).
-CURSOR_BATCH_DOCUMENTS = 2_000
-
 
 class _End(enum.Enum):
     OPEN = "open"  # an enum member: it survives pickling to a worker as the same object
@@ -50,6 +43,12 @@ class _End(enum.Enum):
 
 #: No bound. Not ``None``: ``None`` is a valid ``_id`` (null).
 OPEN: Final = _End.OPEN
+
+
+def raw_documents(collection: Any) -> Any:
+    """The same collection, read as undecoded ``RawBSONDocument``s."""
+    options = collection.codec_options.with_options(document_class=RawBSONDocument)
+    return collection.with_options(codec_options=options)
 
 
 def id_order_options(*, lower: Any = OPEN, upper: Any = OPEN) -> dict[str, Any]:
@@ -78,35 +77,43 @@ async def iter_id_order(
     """Yield every document with ``lower <= _id < upper`` (and after ``after``) once.
 
     One cursor; batches of ``batch_size`` documents, or fewer when ``batch_bytes``
-    bytes of BSON come first (always at least one document). Documents come decoded
-    with the collection's codec options, or with ``raw=True`` as their BSON ``bytes``.
+    bytes of BSON come first (always at least one document; ``None``: no byte limit).
+    Documents come decoded with the collection's codec options, or with ``raw=True``
+    as their BSON ``bytes``.
     After a transient fault it re-opens at the last ``_id`` read, with backoff, then
     gives up with one error.
     """
     delays = (policy or RetryPolicy()).delays()
     codec_options = collection.codec_options
+    sized = raw or batch_bytes is not None  # without, the driver decodes: a little cheaper
+    reader = raw_documents(collection) if sized else collection
     batcher = Batcher(max_documents=batch_size, max_bytes=batch_bytes)
 
-    def finish(batch: RawBatch) -> list[Any]:
-        return batch.documents() if raw else batch.decoded(codec_options)
+    def finish(batch: list[Any]) -> list[Any]:
+        if not sized:
+            return batch
+        if raw:
+            # PyMongo hands a large reply's documents out as memoryviews of the reply: they
+            # do not pickle, and each keeps the whole reply alive. Own bytes, then.
+            return [bytes(document.raw) for document in batch]
+        return bson.decode_all(b"".join([document.raw for document in batch]), codec_options)
 
-    last: Any = None  # the last document yielded; its _id is where a re-opened read starts
+    last: Any = None  # the last document yielded: a re-opened read starts after its _id
     while True:
         resume_after = after if last is None else _id_of(last, codec_options)
         query = {} if resume_after is OPEN else {"_id": {"$ne": resume_after}}
-        bounds = id_order_options(
-            lower=lower if resume_after is OPEN else resume_after, upper=upper
-        )
-        cursor = collection.find_raw_batches(
-            query, projection, batch_size=min(batch_size, CURSOR_BATCH_DOCUMENTS), **bounds
-        )
+        lowest = lower if resume_after is OPEN else resume_after
+        bounds = id_order_options(lower=lowest, upper=upper)
+        cursor = reader.find(query, projection, batch_size=batch_size, **bounds)
         try:
-            async for reply in cursor:
-                closed = batcher.feed(reply)
-                while closed:
-                    ready = finish(closed.pop(0))  # the reply's slices go; the batch stays
-                    last = ready[-1]
-                    yield ready
+            # One document at a time: a list (to_list) would take in replies until it is
+            # full, however big their documents.
+            async for document in cursor:
+                if closed := batcher.add(document, len(document.raw) if sized else 0):
+                    pending, closed = list(closed), ()
+                    while pending:  # popped: only the finished form is held while it is used
+                        last = (ready := finish(pending.pop(0)))[-1]
+                        yield ready
             break
         except MONGO_TRANSIENT as exc:
             delay = next(delays, None)
@@ -116,8 +123,7 @@ async def iter_id_order(
                 ) from exc
             log.warning("reading %s failed (%s); resuming in %.2f s", what, exc, delay)
             if len(batcher):
-                ready = finish(batcher.take())
-                last = ready[-1]
+                last = (ready := finish(batcher.take()))[-1]
                 yield ready
             await asyncio.sleep(delay)
         finally:

@@ -1,7 +1,7 @@
 """Splitting the ``_id`` order into ranges: exact for any ``_id`` types, sizes about equal.
 
 A fake collection orders ``_id``s as MongoDB does (type bracket, then value) and reads
-``find_raw_batches(min=..., max=...)`` as index bounds: inclusive ``min``, exclusive ``max``.
+``find(min=..., max=...)`` as index bounds: inclusive ``min``, exclusive ``max``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import bson
 import pytest
 from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Timestamp
 from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from pymongo.errors import AutoReconnect
 
 from migrationkit._retry import RetryPolicy
@@ -87,16 +88,19 @@ MIXED_IDS: list[Any] = [
 
 
 class FakeCursor:
-    def __init__(self, documents: list[dict[str, Any]], collection: FakeCollection) -> None:
+    def __init__(
+        self, documents: list[dict[str, Any]], collection: FakeCollection, *, raw: bool
+    ) -> None:
         self._documents = iter(documents)
         self._collection = collection
+        self._raw = raw
         self.closed = False
 
     def __aiter__(self) -> FakeCursor:
         return self
 
-    async def __anext__(self) -> bytes:
-        """One "reply" per document, as ``find_raw_batches`` hands them over: raw BSON."""
+    async def __anext__(self) -> Any:
+        """The next document (undecoded if asked so), as the reader takes them."""
         if self._collection.drop_at == self._collection.served:
             self._collection.drop_at = None
             raise AutoReconnect("connection dropped (fake)")
@@ -105,7 +109,7 @@ class FakeCursor:
         except StopIteration:
             raise StopAsyncIteration from None
         self._collection.served += 1
-        return bson.encode(document)
+        return RawBSONDocument(bson.encode(document)) if self._raw else document
 
     async def close(self) -> None:
         self.closed = True
@@ -119,9 +123,12 @@ class FakeCollection:
         self.drop_at = drop_at
         self.served = 0
         self.finds: list[dict[str, Any]] = []
-        self.codec_options = CodecOptions(tz_aware=True)
+        self.codec_options: CodecOptions[Any] = CodecOptions(tz_aware=True)
 
-    def find_raw_batches(
+    def with_options(self, *, codec_options: CodecOptions[Any]) -> RawView:
+        return RawView(self)
+
+    def find(
         self,
         query: Mapping[str, Any],
         projection: Mapping[str, Any] | None = None,
@@ -131,6 +138,7 @@ class FakeCollection:
         batch_size: int,
         min: Mapping[str, Any] | None = None,  # pymongo's names
         max: Mapping[str, Any] | None = None,
+        raw: bool = False,
     ) -> FakeCursor:
         assert sort == ID_ORDER
         assert hint == ID_ORDER or (min is None and max is None), "MongoDB wants a hint"
@@ -147,12 +155,24 @@ class FakeCollection:
         ]
         if projection is not None:
             selected = [{"_id": document["_id"]} for document in selected]
-        return FakeCursor(selected, self)
+        return FakeCursor(selected, self, raw=raw)
 
 
-async def read_ids(collection: FakeCollection, part: IdRange, batch_size: int = 7) -> list[Any]:
+class RawView:
+    """The fake collection read undecoded, as the reader asks: same documents, same state."""
+
+    def __init__(self, collection: FakeCollection) -> None:
+        self._collection = collection
+
+    def find(self, *args: Any, **kwargs: Any) -> FakeCursor:
+        return self._collection.find(*args, raw=True, **kwargs)
+
+
+async def read_ids(
+    collection: FakeCollection, part: IdRange, batch_size: int = 7, batch_bytes: int | None = None
+) -> list[Any]:
     batches: AsyncIterator[list[Any]] = iter_range(
-        collection, part, batch_size=batch_size, policy=FAST_RETRY
+        collection, part, batch_size=batch_size, batch_bytes=batch_bytes, policy=FAST_RETRY
     )
     return [document["_id"] async for batch in batches for document in batch]
 
@@ -260,7 +280,23 @@ async def test_reading_resumes_after_a_dropped_cursor_without_loss_or_doubles() 
         collection = FakeCollection(MIXED_IDS, drop_at=drop_at)
         assert await read_ids(collection, IdRange(), batch_size=4) == ordered
         assert len(collection.finds) == 2
-        assert collection.finds[1]["query"] == {"_id": {"$ne": collection.finds[1]["min"]["_id"]}}
+        resumed = collection.finds[1]  # after the last _id handed on, or afresh if none was
+        after_last = None if resumed["min"] is None else {"_id": {"$ne": resumed["min"]["_id"]}}
+        assert resumed["query"] == (after_last or {})
+
+
+async def test_a_read_bounded_in_bytes_resumes_after_a_dropped_cursor_exactly() -> None:
+    ordered = in_bson_order(MIXED_IDS)
+    for drop_at in (1, 6, 13, 14, len(MIXED_IDS) - 1):
+        collection = FakeCollection(MIXED_IDS, drop_at=drop_at)
+        assert await read_ids(collection, IdRange(), batch_size=50, batch_bytes=120) == ordered
+        assert len(collection.finds) == 2
+
+
+async def test_a_read_bounded_in_bytes_closes_batches_by_the_documents_sizes() -> None:
+    collection = FakeCollection(list(range(20)))  # {"_id": n, "n": n}: 21 bytes of BSON each
+    batches = iter_range(collection, IdRange(), batch_size=50, batch_bytes=100)
+    assert [len(batch) async for batch in batches] == [4, 4, 4, 4, 4]
 
 
 def test_an_open_end_is_still_open_after_pickling_to_a_worker() -> None:
