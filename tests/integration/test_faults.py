@@ -131,6 +131,7 @@ async def test_a_signal_mid_run_stops_promptly_and_resume_completes_exactly(
         "MIGRATIONKIT_PG_DSN": servers.pg_dsn,
         "MIGRATIONKIT_MONGO_COLLECTION": settings.mongo_collection,
         "MIGRATIONKIT_PG_TABLE": settings.pg_table,
+        "MIGRATIONKIT_MAPPING": "users",
     }
     command = [sys.executable, "-m", "migrationkit", "migrate", "--quiet"]
     options = ["--backend", "multiprocessing", "--workers", "2", "--batch-size", "250"]

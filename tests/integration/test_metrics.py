@@ -136,6 +136,7 @@ async def test_the_command_serves_metrics_while_it_runs_and_they_match_its_json_
         "MIGRATIONKIT_PG_DSN": settings.pg_dsn.get_secret_value(),
         "MIGRATIONKIT_MONGO_COLLECTION": settings.mongo_collection,
         "MIGRATIONKIT_PG_TABLE": settings.pg_table,
+        "MIGRATIONKIT_MAPPING": "users",
         "MIGRATIONKIT_WORKERS": "2",
     }
     command = ["migrate", "--backend", "threading", "--batch-size", "250", "--json"]

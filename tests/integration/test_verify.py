@@ -110,6 +110,7 @@ async def test_verify_exits_1_with_the_first_differences_from_the_cli(
         "MIGRATIONKIT_PG_DSN": servers.pg_dsn,
         "MIGRATIONKIT_MONGO_COLLECTION": migrated.mongo_collection,
         "MIGRATIONKIT_PG_TABLE": migrated.pg_table,
+        "MIGRATIONKIT_MAPPING": "users",
     }
     done = await asyncio.to_thread(
         subprocess.run,
