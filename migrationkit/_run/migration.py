@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Self
 
@@ -121,7 +121,6 @@ class _Outcome:
     rejected_samples: list[tuple[str, str]]
     elapsed_s: float
     expected: int | None = None  # documents the end check expects (None: rows read)
-    resumed: Checkpoint | None = field(default=None)
 
 
 class Migration:
@@ -150,10 +149,7 @@ class Migration:
         self.mapping: TableMapping | None = mapping
         self.inference: Inference | None = None
         if mapping is None:
-            choice = resolve_mapping(settings, config_mappings={})
-            self.mapping, self._infer = choice.mapping, choice.infers
-        else:
-            self._infer = False
+            self.mapping = resolve_mapping(settings, config_mappings={}).mapping
         self.endpoints = endpoints
         self.progress = progress or NullProgress()
         self.observer = observer or NullObserver()
@@ -167,7 +163,7 @@ class Migration:
         self._postgres: ReconnectingConnection | None = None
         self._client: Any = None
         row_writer(settings.writer)  # a writer that cannot be called fails before any work
-        self.sends_ranges = self.check_options(resume=False)
+        self.check_options(resume=False)
 
     def check_options(self, *, resume: bool) -> bool:
         """Whether the run sends ranges; refuses, before any connection, what it can't use."""
