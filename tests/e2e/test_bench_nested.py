@@ -37,8 +37,12 @@ needs_dlt = pytest.mark.skipif(not HAS_DLT, reason="dlt is not installed (the be
 
 
 def close(value: float, expected: float) -> bool:
-    """Equal up to the rounding the JSON file applies (4 decimals, or 1 on rows/s)."""
-    return math.isclose(value, expected, rel_tol=1e-3, abs_tol=1e-3)
+    """Equal up to the rounding the JSON file applies (4 decimals, or 1 on rows/s).
+
+    Ratios recomputed here come from trial times the file rounds to 0.1 ms,
+    and this tiny run's trials last tens of milliseconds: 2 % covers that rounding.
+    """
+    return math.isclose(value, expected, rel_tol=2e-2, abs_tol=1e-3)
 
 
 @pytest.fixture(scope="module")
