@@ -96,6 +96,22 @@ class PrometheusObserver:
         self.started = gauge(
             "migrationkit_run_start_time_seconds", "When the run started, in Unix time."
         )
+        self.changes_applied = Counter(
+            "migrationkit_follow_changes_applied",
+            "Change-stream events applied to the target by the follower.",
+            registry=self.registry,
+        )
+        self.follow_lag = Gauge(
+            "migrationkit_follow_lag_seconds",
+            "How far the follower is behind the source: the age of the newest event read "
+            "and not yet applied (0 when it has applied everything the stream had).",
+            registry=self.registry,
+        )
+        self.follow_waiting = Gauge(
+            "migrationkit_follow_events_waiting",
+            "Events read from the change stream and not yet applied.",
+            registry=self.registry,
+        )
         self._worker_count: dict[str, int] = {}
 
     # -- Observer ------------------------------------------------------------------
@@ -141,6 +157,11 @@ class PrometheusObserver:
 
     def run_finished(self, report: MigrationReport) -> None:
         self.queue_depths(backend=report.backend, in_flight=[0] * report.workers)
+
+    def following(self, *, applied: int, lag_s: float, waiting: int) -> None:
+        self.changes_applied.inc(applied)
+        self.follow_lag.set(lag_s)
+        self.follow_waiting.set(waiting)
 
     # -- exporting -----------------------------------------------------------------
 

@@ -30,6 +30,9 @@ class Observer(Protocol):
 
     def run_finished(self, report: MigrationReport) -> None: ...
 
+    def following(self, *, applied: int, lag_s: float, waiting: int) -> None:
+        """After each batch a follower read: changes applied, seconds behind, events waiting."""
+
 
 class NullObserver:
     """Listens to nothing."""
@@ -50,4 +53,7 @@ class NullObserver:
         pass
 
     def run_finished(self, report: MigrationReport) -> None:
+        pass
+
+    def following(self, *, applied: int, lag_s: float, waiting: int) -> None:
         pass

@@ -119,6 +119,9 @@ class TracingObserver:
     def queue_depths(self, *, backend: str, in_flight: Sequence[int]) -> None:
         pass
 
+    def following(self, *, applied: int, lag_s: float, waiting: int) -> None:
+        pass
+
     def run_finished(self, report: MigrationReport) -> None:
         if self._run is None:
             return

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Self
@@ -45,6 +45,14 @@ from migrationkit._observe.observe import NullObserver, Observer
 from migrationkit._observe.progress import NullProgress, Progress
 from migrationkit._redact import redact_uri
 from migrationkit._retry import POSTGRES_TRANSIENT
+from migrationkit._run.follow import (
+    Follower,
+    FollowOptions,
+    FollowStatus,
+    check_same_collection,
+    raised_floor,
+    start_position,
+)
 from migrationkit._run.inference import infer_collection, target_table
 from migrationkit._run.range_task import RangeJob, RangeResult, run_range
 from migrationkit._run.report import MigrationReport
@@ -55,11 +63,13 @@ from migrationkit._source.connection import MongoConnectionHandler
 from migrationkit._source.keyset import OPEN
 from migrationkit._source.partitioning import plan_ranges
 from migrationkit._source.repository import UserMongoRepository
+from migrationkit._source.stream import SourceCollection
 from migrationkit._target.checkpoints import Checkpoint, CheckpointRepository
 from migrationkit._target.connection import ReconnectingConnection
 from migrationkit._target.loader import postgres_job
 from migrationkit._target.mappings import MappingRecordRepository
 from migrationkit._target.run_lock import TargetLock
+from migrationkit._target.stream_positions import StreamPosition, StreamPositionRepository
 from migrationkit._target.tables import count_target, create_target, empty_target
 from migrationkit._target.writers import row_writer
 
@@ -142,6 +152,7 @@ class Migration:
         transform: Transform | None = None,
         open_sink: SinkOpener | None = None,
         ranges: RangeOptions | None = None,
+        on_follow_batch: Callable[[FollowStatus], None] | None = None,
     ) -> None:
         self.settings = settings
         # Decided here when it can be (given, a file, the built-in users mapping);
@@ -162,6 +173,10 @@ class Migration:
         self._mongo: MongoConnectionHandler | None = None
         self._postgres: ReconnectingConnection | None = None
         self._client: Any = None
+        #: What following did (``migrate(follow=...)``), once it stopped.
+        self.follow_status: FollowStatus | None = None
+        self.on_follow_batch = on_follow_batch
+        self._position: StreamPosition | None = None
         row_writer(settings.writer)  # a writer that cannot be called fails before any work
         self.check_options(resume=False)
 
@@ -267,7 +282,11 @@ class Migration:
 
     @with_run_id
     async def migrate(
-        self, *, resume: bool = False, batches: AsyncIterator[list[Any]] | None = None
+        self,
+        *,
+        resume: bool = False,
+        batches: AsyncIterator[list[Any]] | None = None,
+        follow: FollowOptions | None = None,
     ) -> MigrationReport:
         """Copy every document into the table (or set it aside) and report.
 
@@ -277,19 +296,86 @@ class Migration:
         skip/limit pages through it; no checkpoints then). Raises
         :class:`IntegrityCheckError` unless every document read is, exactly once, either
         in the table or in the dead-letter table.
+
+        ``follow`` takes the change stream's position before the load, then follows the
+        stream after it until ``follow.stop`` is set (see :mod:`migrationkit._run.follow`);
+        what it did is in :attr:`follow_status`. With ``resume`` too, a load that was
+        interrupted goes on, and following goes on from the last change applied.
         """
-        if batches is not None and resume:
-            raise ConfigurationError("a run fed its own batches cannot resume")
+        if batches is not None and (resume or follow is not None):
+            raise ConfigurationError("a run fed its own batches cannot resume or follow")
         assert self.endpoints is not None
         # One run per target: held from preparing the target to the end check; a lock
         # dies with its connection, so a killed run never leaves one behind.
         async with TargetLock.acquire(
             self.endpoints.pg_dsn, tables=[self.target_table], policy=self.settings.retry_policy
         ):
-            return await self._run(resume=resume, batches=batches)
+            if follow is None:
+                return await self._run(resume=resume, batches=batches)
+            return await self._run_and_follow(resume=resume, options=follow)
+
+    async def _run_and_follow(self, *, resume: bool, options: FollowOptions) -> MigrationReport:
+        """Position, load (unless a resumed follower had finished it), follow."""
+        stream_source = SourceCollection(
+            self._client, self.settings.mongo_database, self.settings.mongo_collection
+        )
+        saved = None
+        if resume:
+            if self.mapping is None:
+                await self._infer_mapping(resume=True)
+            saved = await self.postgres.run(
+                lambda db: StreamPositionRepository(db).load(self.table_mapping.table),
+                what="reading the stream position",
+            )
+            if saved is None:
+                raise ConfigurationError(
+                    f"no stream position is saved for table {self.target_table}: start "
+                    "following with a fresh load, `migrationkit migrate --follow`"
+                )
+            await check_same_collection(stream_source, saved)
+        if saved is not None and saved.phase == "following":
+            report = await self._report_only()
+            position = raised_floor(saved, await stream_source.cluster_time())
+        else:
+            report = await self._run(
+                resume=resume, batches=None, stream_source=stream_source, position=saved
+            )
+            loaded_from = saved if saved is not None else self._position
+            assert loaded_from is not None  # taken by _run before the load
+            position = replace(
+                loaded_from,
+                phase="following",
+                reread_floor=await stream_source.cluster_time(),
+            )
+        await self.postgres.run(
+            lambda db: _save_position(db, position), what="saving the stream position"
+        )
+        log.warning("the load is done: following the changes of %s", self.source_name)
+        follower = Follower(
+            source=stream_source,
+            postgres=self.postgres,
+            mapping=self.table_mapping,
+            transform=self.transform,
+            position=position,
+            observer=self.observer,
+            on_batch=self.on_follow_batch,
+        )
+        self.follow_status = follower.status
+        self.follow_status = await follower.run(options)
+        return report
+
+    async def _report_only(self) -> MigrationReport:
+        """The report of a load that an earlier run completed (nothing more is read)."""
+        outcome = _Outcome(self.settings.backend, self.settings.workers, 0, [], [], 0.0)
+        return self._report(outcome, None)
 
     async def _run(
-        self, *, resume: bool, batches: AsyncIterator[list[Any]] | None
+        self,
+        *,
+        resume: bool,
+        batches: AsyncIterator[list[Any]] | None,
+        stream_source: SourceCollection | None = None,
+        position: StreamPosition | None = None,
     ) -> MigrationReport:
         by_ranges = self.check_options(resume=resume)
         if self.mapping is None:
@@ -298,6 +384,15 @@ class Migration:
             lambda db: self._starting_point(db, resume=resume),
             what="preparing the target tables",
         )
+        if stream_source is not None and position is None:
+            # Before the first document is read: every later change comes through the stream.
+            table = self.table_mapping.table
+            self._position = await start_position(
+                stream_source, table=table, source_name=stream_source.namespace
+            )
+            await self.postgres.run(
+                lambda db: _save_position(db, self._position), what="saving the stream position"
+            )
         if by_ranges:
             outcome = await self._send_ranges()
         else:
@@ -306,8 +401,15 @@ class Migration:
         expected = outcome.expected
         if expected is None:
             expected = await self.source.count() if start is not None else outcome.rows_read
+        # While the source changes (a followed load) only the stream can make the counts
+        # agree: the check then keeps to what the load itself wrote.
         await self.postgres.run(
-            lambda db: _check_target(db, report, self.table_mapping, expected=expected),
+            lambda db: _check_target(
+                db,
+                report,
+                self.table_mapping,
+                expected=None if stream_source is not None else expected,
+            ),
             what="checking the target table",
         )
         self.observer.run_finished(report)
@@ -474,6 +576,7 @@ class Migration:
                 return checkpoint
             log.warning("no checkpoint for table %s: starting from the beginning", table)
         await empty_target(db, self.table_mapping)
+        await StreamPositionRepository(db).clear(table)
         return None
 
     def _report(self, outcome: _Outcome, start: Checkpoint | None) -> MigrationReport:
@@ -509,6 +612,7 @@ async def migrate(
     transform: Transform | None = None,
     open_sink: SinkOpener | None = None,
     ranges: RangeOptions | None = None,
+    follow: FollowOptions | None = None,
 ) -> MigrationReport:
     """Copy every document into the table (or set it aside): one :class:`Migration` run.
 
@@ -529,7 +633,7 @@ async def migrate(
     )
     run.check_options(resume=resume)  # before connecting: a wrong option fails at once
     async with run:
-        return await run.migrate(resume=resume)
+        return await run.migrate(resume=resume, follow=follow)
 
 
 def run_migration(settings: Settings, **options: Any) -> MigrationReport:
@@ -580,8 +684,15 @@ class _CheckpointSaver:
             )
 
 
+async def _save_position(db: asyncpg.Connection, position: StreamPosition | None) -> None:
+    assert position is not None
+    positions = StreamPositionRepository(db)
+    await positions.create_table()
+    await positions.save(position)
+
+
 async def _check_target(
-    db: asyncpg.Connection, report: MigrationReport, mapping: TableMapping, *, expected: int
+    db: asyncpg.Connection, report: MigrationReport, mapping: TableMapping, *, expected: int | None
 ) -> None:
     """Every source document is, exactly once, in the table or set aside (a cheap verify)."""
     counts = await count_target(db, mapping)
@@ -594,7 +705,7 @@ async def _check_target(
         problems.append(
             f"workers reported {report.rows_written} written and {report.rows_rejected} rejected"
         )
-    if counts.written + counts.rejected != expected:
+    if expected is not None and counts.written + counts.rejected != expected:
         problems.append(f"the source has {expected} documents")
     if counts.in_both:
         problems.append(f"{counts.in_both} documents are both written and rejected")

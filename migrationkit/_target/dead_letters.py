@@ -50,6 +50,13 @@ class DeadLetterRepository:
                 [(r.mongo_id, to_jsonb(r.document), r.reason) for r in rejections],
             )
 
+    async def remove(self, keys: Sequence[str]) -> None:
+        """Take these documents out (a later change replaced or deleted them)."""
+        if keys:
+            await self._db.execute(
+                f"DELETE FROM {self._quoted} WHERE mongo_id = ANY($1::text[])", list(keys)
+            )
+
     async def truncate(self) -> None:
         await self._db.execute(f"TRUNCATE {self._quoted}")
 

@@ -28,6 +28,7 @@ from migrationkit._retry import RetryPolicy
 from migrationkit._target.connection import ReconnectingConnection
 from migrationkit._target.dead_letters import DeadLetterRepository
 from migrationkit._target.mapping_sql import (
+    delete_statement,
     stage_table_name,
     stage_table_statements,
     truncate_stage_statement,
@@ -79,6 +80,27 @@ class BatchLoader:
             refused = await self._write_isolating(batch.rows, batch.children, upsert=False)
             rejections = batch.rejections + batch.reject_rows(refused)
             await self._dead_letters.add(rejections)
+        return rejections
+
+    async def replace_documents(
+        self, batch: PreparedBatch, *, deleted: Sequence[str] = ()
+    ) -> list[Rejection]:
+        """Make the target hold exactly these documents' new versions (the follower's write).
+
+        In the caller's transaction: the documents ``deleted`` and those set aside now
+        leave the table (with their child rows); the others are upserted, their child
+        rows replaced; whatever was set aside before under any of these keys is taken
+        out of the dead-letter table first. Returns every rejection, as
+        :meth:`write_batch` does.
+        """
+        rejected_now = [rejection.mongo_id for rejection in batch.rejections]
+        await self._dead_letters.remove([row[0] for row in batch.rows] + rejected_now + [*deleted])
+        await self._db.execute(delete_statement(self.mapping), [*deleted, *rejected_now])
+        refused = await self._write_isolating(batch.rows, batch.children, upsert=True)
+        if refused:  # their previous versions must not stay behind
+            await self._db.execute(delete_statement(self.mapping), list(refused))
+        rejections = batch.rejections + batch.reject_rows(refused)
+        await self._dead_letters.add(rejections)
         return rejections
 
     async def _write_isolating(

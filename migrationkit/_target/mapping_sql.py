@@ -145,3 +145,8 @@ def select_statements(mapping: TableMapping) -> dict[str, str]:
             'WHERE "mongo_id" = ANY($1::text[]) ORDER BY "mongo_id", "position"'
         )
     return statements
+
+
+def delete_statement(mapping: TableMapping) -> str:
+    """Delete the documents whose keys are ``$1`` (a ``text[]``); child rows go with them."""
+    return f'DELETE FROM {quote_identifier(mapping.table)} WHERE "mongo_id" = ANY($1::text[])'

@@ -143,6 +143,9 @@ class LiveCounters:
     def run_finished(self, report: MigrationReport) -> None:
         self._draw()
 
+    def following(self, *, applied: int, lag_s: float, waiting: int) -> None:
+        pass
+
     def _draw(self) -> None:
         self._drawn_at = time.monotonic()
         top = max([*self.written, 1])

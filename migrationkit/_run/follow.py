@@ -1,0 +1,378 @@
+"""Following the change stream after the full load, until stopped: ``migrate --follow``.
+
+The stream's position is taken before the load begins (:func:`start_position`), so
+every change made while the load runs, or after, comes through the stream. The
+follower reads the stream in batches, folds each document's events
+(:func:`~migrationkit._source.changes.fold_changes`), and commits the new versions,
+the deletes and the stream position in one transaction
+(:func:`~migrationkit._target.change_writer.apply_changes`) through the same mapping
+as the load: columns, catch-all, child tables, dead letters.
+
+**The rule that makes racing changes end as in the source.** The load read each
+document at some moment after the position was taken; the target may therefore
+already hold a document *newer* than a change the stream reports for it, and applying
+that change's contents would put an older version over a newer one. So:
+
+- a change at or before the *re-read floor* — the server's time just after the load
+  ended (saved with the position), or, per document, just after the follower last read
+  that document again — is not applied from its contents: the document is read again
+  from the source (it is then at least as new as anything the target holds) and
+  written, or deleted if it is gone;
+- a later change is applied exactly: an insert or replace writes its full document, a
+  delete deletes, and an update's description is applied to the document the target
+  holds (restored from its rows, exact for every value the mapping keeps).
+
+Every version the target holds is then one the source held, never older than the
+previous one, and once the follower has applied a change it holds that change's
+effect. On ``--resume`` the floor is raised to the server's time at the restart (the
+per-document times were in memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from bson.timestamp import Timestamp
+
+from migrationkit._errors import ChangeHistoryLostError, ConfigurationError
+from migrationkit._executors.stats import RejectionGroup, reason_kind
+from migrationkit._mapping.spec import TableMapping
+from migrationkit._normalize.rows import PreparedBatch, Rejection, Transform, prepare_batch
+from migrationkit._observe.observe import NullObserver, Observer
+from migrationkit._source.changes import (
+    NetChange,
+    apply_update,
+    check_history_kept,
+    fold_changes,
+    oldest_kept_time,
+)
+from migrationkit._source.stream import ChangeStream, SourceCollection, StreamBatch
+from migrationkit._target.change_writer import apply_changes, stored_documents
+from migrationkit._target.connection import ReconnectingConnection
+from migrationkit._target.stream_positions import StreamPosition, StreamPositionRepository
+
+log = logging.getLogger(__name__)
+
+#: The earliest possible cluster time.
+_NEVER = Timestamp(0, 0)
+
+
+@dataclass(frozen=True)
+class FollowOptions:
+    """How the follower reads, and when it stops.
+
+    ``stop`` ends it between batches (Ctrl-C, SIGTERM); ``until`` ends it once every
+    change made up to that cluster time is applied (tests, the benchmark).
+    """
+
+    max_events: int = 1_000
+    max_wait_s: float = 0.5
+    idle_save_s: float = 1.0
+    stop: asyncio.Event | None = None
+    until: Timestamp | None = None
+    check_history: bool = True
+
+
+@dataclass
+class FollowStatus:
+    """What the follower has done so far; handed to ``on_batch`` after every batch."""
+
+    events_applied: int = 0
+    documents_written: int = 0
+    documents_deleted: int = 0
+    documents_rejected: int = 0
+    documents_reread: int = 0
+    batches: int = 0
+    lag_s: float = 0.0
+    waiting: int = 0
+    caught_up_to: Timestamp = _NEVER
+    #: Reason → the documents set aside for it (how many, the first ``_id``s).
+    rejections: dict[str, RejectionGroup] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events_applied / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"followed {self.events_applied:,} changes in {self.batches:,} batches "
+            f"({self.documents_written:,} documents written, {self.documents_deleted:,} "
+            f"deleted, {self.documents_rejected:,} set aside, {self.documents_reread:,} "
+            f"read again) in {self.elapsed_s:.1f} s; lag {self.lag_s:.2f} s"
+        )
+
+
+async def start_position(
+    source: SourceCollection, *, table: str, source_name: str
+) -> StreamPosition:
+    """The stream's position now, to follow from once the load is done."""
+    before = await source.cluster_time()
+    uuid = await source.uuid()
+    async with source.stream() as stream:
+        token = stream.token
+    if token is None:
+        raise ConfigurationError(f"the server gave no resume token for {source.namespace}")
+    return StreamPosition(
+        target_table=table,
+        source=source_name,
+        collection_uuid=uuid,
+        token=token,
+        caught_up_to=before,
+        reread_floor=before,
+    )
+
+
+async def check_same_collection(source: SourceCollection, position: StreamPosition) -> None:
+    """Refuse a position saved for another collection, server, or an earlier incarnation.
+
+    A token of another server is accepted by SecantusDB without error (probed), so
+    the collection's UUID is kept with the token and compared here.
+    """
+    if position.source != f"{source.namespace}":
+        raise ConfigurationError(
+            f"the stream position for table {position.target_table} follows "
+            f"{position.source}, not {source.namespace}; run without --resume to start over"
+        )
+    uuid = await source.uuid()
+    if position.collection_uuid is not None and uuid != position.collection_uuid:
+        raise ChangeHistoryLostError(
+            "invalid_token",
+            namespace=source.namespace,
+            detail=(
+                f"the collection's UUID is {uuid}, not {position.collection_uuid} as when the "
+                "position was saved: another server, or the collection was re-created"
+            ),
+        )
+
+
+class Follower:
+    """Applies the change stream to the target, batch by batch, from ``position``."""
+
+    def __init__(
+        self,
+        *,
+        source: SourceCollection,
+        postgres: ReconnectingConnection,
+        mapping: TableMapping,
+        transform: Transform,
+        position: StreamPosition,
+        observer: Observer | None = None,
+        on_batch: Callable[[FollowStatus], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.postgres = postgres
+        self.mapping = mapping
+        self.transform = transform
+        self.position = position
+        self.observer = observer or NullObserver()
+        self.on_batch = on_batch
+        self.status = FollowStatus(caught_up_to=position.caught_up_to)
+        self._reread_at: dict[str, Timestamp] = {}
+        self._last_save = time.monotonic()
+
+    async def run(self, options: FollowOptions | None = None) -> FollowStatus:
+        """Follow until ``options.stop`` is set or ``options.until`` is reached."""
+        options = options or FollowOptions()
+        async with self.source.stream(resume_after=self.position.token) as stream:
+            while not self._should_stop(options):
+                await self._one_batch(stream, options)
+        return self.status
+
+    def _should_stop(self, options: FollowOptions) -> bool:
+        if options.stop is not None and options.stop.is_set():
+            return True
+        return options.until is not None and self.position.caught_up_to >= options.until
+
+    async def _one_batch(self, stream: ChangeStream, options: FollowOptions) -> None:
+        before = await self.source.cluster_time()
+        batch = await stream.read(max_events=options.max_events, max_wait_s=options.max_wait_s)
+        # Drained: every change made up to ``before`` has been read (this batch or earlier).
+        last = batch.events[-1].cluster_time if batch.events else None
+        caught = before if batch.drained else (last or self.position.caught_up_to)
+        if batch.drained and last is not None:
+            caught = max(caught, last)
+        if options.check_history:
+            check_history_kept(
+                await oldest_kept_time(self.source.client),
+                self.position.caught_up_to,
+                namespace=self.source.namespace,
+            )
+        self.status.waiting = len(batch.events)
+        self.status.lag_s = _lag_s(batch)
+        if batch.events:
+            await self._apply(batch, caught)
+        elif caught > self.position.caught_up_to and (
+            time.monotonic() - self._last_save >= options.idle_save_s
+            or (options.until is not None and caught >= options.until)
+        ):
+            position = self.position.advanced(token=batch.token, caught_up_to=caught, applied=0)
+            await self.postgres.run(
+                lambda db: StreamPositionRepository(db).save(position), what="saving the position"
+            )
+            self._saved(position)
+        self.status.waiting = 0
+        if batch.drained:
+            self.status.lag_s = 0.0
+        self.observer.following(
+            applied=len(batch.events), lag_s=self.status.lag_s, waiting=self.status.waiting
+        )
+        if self.on_batch is not None:
+            self.on_batch(self.status)
+
+    async def _apply(self, batch: StreamBatch, caught: Timestamp) -> None:
+        first_seen: dict[str, Timestamp] = {}
+        for event in batch.events:
+            if event.key is not None and event.cluster_time is not None:
+                first_seen.setdefault(event.key, event.cluster_time)
+        documents: dict[str, Mapping[str, Any]] = {}
+        deleted: list[str] = []
+        reread: list[NetChange] = []
+        patches: list[NetChange] = []
+        for change in fold_changes(batch.events):
+            floor = max(self.position.reread_floor, self._reread_at.get(change.key, _NEVER))
+            if first_seen.get(change.key, _NEVER) <= floor:
+                reread.append(change)
+            elif change.kind == "upsert":
+                assert change.document is not None
+                documents[change.key] = change.document
+            elif change.kind == "delete":
+                deleted.append(change.key)
+            else:
+                patches.append(change)
+        restored: set[str] = set()
+        if patches:
+            reread += await self._patch(patches, documents, restored)
+        if reread:
+            await self._read_again(reread, documents, deleted)
+        prepared = prepare_batch(list(documents.values()), self.transform)
+        # A set-aside document is kept byte for byte: one rebuilt from the target's rows
+        # is exact in value but not in key order, so it is read from the source instead.
+        rebuilt = [r.mongo_id for r in prepared.rejections if r.mongo_id in restored]
+        if rebuilt:
+            again = [change for change in patches if change.key in set(rebuilt)]
+            for change in again:
+                documents.pop(change.key)
+            await self._read_again(again, documents, deleted)
+            reread += again
+            prepared = prepare_batch(list(documents.values()), self.transform)
+        position = self.position.advanced(
+            token=batch.token, caught_up_to=caught, applied=len(batch.events)
+        )
+        rejections = await self.postgres.run(
+            lambda db: apply_changes(
+                db, mapping=self.mapping, batch=prepared, deleted=deleted, position=position
+            ),
+            what="applying changes",
+        )
+        self._saved(position)
+        self._reread_at = {k: t for k, t in self._reread_at.items() if t > caught}
+        self._count(
+            prepared, rejections, deleted=len(deleted), reread=len(reread), events=len(batch.events)
+        )
+
+    def _count(
+        self,
+        prepared: PreparedBatch,
+        rejections: list[Rejection],
+        *,
+        deleted: int,
+        reread: int,
+        events: int,
+    ) -> None:
+        status = self.status
+        status.batches += 1
+        status.events_applied += events
+        status.documents_written += len(prepared.rows) - (
+            len(rejections) - len(prepared.rejections)
+        )
+        status.documents_deleted += deleted
+        status.documents_rejected += len(rejections)
+        status.documents_reread += reread
+        groups: dict[str, RejectionGroup] = {}
+        for rejection in rejections:
+            groups.setdefault(reason_kind(rejection.reason), RejectionGroup()).add(
+                1, [rejection.mongo_id]
+            )
+        for reason, group in groups.items():
+            status.rejections.setdefault(reason, RejectionGroup()).add(group.count, group.ids)
+            log.warning(
+                "set aside %d changed documents: %s (e.g. _id %s)",
+                group.count,
+                reason,
+                ", ".join(group.ids),
+            )
+
+    async def _patch(
+        self,
+        patches: list[NetChange],
+        documents: dict[str, Mapping[str, Any]],
+        restored: set[str],
+    ) -> list[NetChange]:
+        """Apply update descriptions to the documents the target holds; the rest to re-read."""
+        ids = {change.key: change.document_id for change in patches}
+        stored = await self.postgres.run(
+            lambda db: stored_documents(db, self.mapping, ids), what="reading documents"
+        )
+        unknown = []
+        for change in patches:
+            document = stored.get(change.key)
+            if document is None:
+                unknown.append(change)  # not in the target: read it from the source
+                continue
+            try:
+                for description in change.patches:
+                    document = apply_update(document, description)
+            except ValueError:
+                unknown.append(change)
+                continue
+            documents[change.key] = document
+            restored.add(change.key)
+        return unknown
+
+    async def _read_again(
+        self,
+        changes: list[NetChange],
+        documents: dict[str, Mapping[str, Any]],
+        deleted: list[str],
+    ) -> None:
+        current = await self.source.current([change.document_id for change in changes])
+        after = await self.source.cluster_time()
+        for change in changes:
+            self._reread_at[change.key] = after
+            if change.key in current:
+                documents[change.key] = current[change.key]
+            else:
+                deleted.append(change.key)
+
+    def _saved(self, position: StreamPosition) -> None:
+        self.position = position
+        self.status.caught_up_to = position.caught_up_to
+        self._last_save = time.monotonic()
+
+
+def _lag_s(batch: StreamBatch) -> float:
+    """How far behind the source the newest event read is (0 when none is waiting)."""
+    if not batch.events or batch.drained:
+        return 0.0
+    wall: datetime | None = batch.events[-1].wall_time
+    if wall is None:
+        return 0.0
+    if wall.tzinfo is None:
+        wall = wall.replace(tzinfo=UTC)
+    return max((datetime.now(UTC) - wall).total_seconds(), 0.0)
+
+
+def raised_floor(position: StreamPosition, now: Timestamp) -> StreamPosition:
+    """The position to resume from after a restart: re-read everything changed until now."""
+    return replace(position, reread_floor=max(position.reread_floor, now))

@@ -1,0 +1,161 @@
+"""``migrate --follow`` on the real servers: every change made during or after the load
+ends in the target as in the source, through the mapping's child tables and catch-all;
+a stopped follower resumes exactly; a position that cannot be resumed fails loudly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+
+from migrationkit import MongoConnectionHandler, Settings, TableMapping, verify
+from migrationkit._errors import ChangeHistoryLostError, ConfigurationError
+from migrationkit._mapping.infer import infer_mapping
+from migrationkit._target.stream_positions import StreamPositionRepository
+from migrationkit._target.tables import drop_target
+from migrationkit.workshop.samples import CustomerFactory
+from tests.integration.follow_helpers import followed, random_changes, source_collection
+
+pytestmark = pytest.mark.integration
+
+COUNT = 300
+
+
+@pytest.fixture
+async def customers(settings: Settings) -> list[dict[str, Any]]:
+    documents = list(CustomerFactory(seed=5).customers(COUNT))
+    for number, document in enumerate(documents):
+        document["_id"] = number  # small ids: the random writer picks among them
+        document["v"] = 1
+    assert settings.mongo_uri is not None
+    async with MongoConnectionHandler(settings.mongo_uri.get_secret_value()) as client:
+        collection = client[settings.mongo_database][settings.mongo_collection]
+        await collection.drop()
+        await collection.insert_many(documents)
+    return documents
+
+
+@pytest.fixture
+def mapping(settings: Settings, customers: list[dict[str, Any]]) -> TableMapping:
+    """Orders as a child table, everything else by inference (catch-all on)."""
+    return infer_mapping(
+        customers,
+        collection=settings.mongo_collection,
+        table=settings.pg_table,
+        sampled=len(customers),
+        total=len(customers),
+        nested="child",
+    ).mapping
+
+
+@pytest.fixture
+async def db(settings: Settings, mapping: TableMapping) -> Any:
+    assert settings.pg_dsn is not None
+    connection = await asyncpg.connect(settings.pg_dsn.get_secret_value())
+    yield connection
+    await drop_target(connection, mapping)
+    await StreamPositionRepository(connection).clear(mapping.table)
+    await connection.close()
+
+
+async def test_changes_after_the_load_end_in_the_target_as_in_the_source(
+    settings: Settings, mapping: TableMapping, customers: list[dict[str, Any]], db: Any
+) -> None:
+    async with source_collection(settings) as source, followed(settings, mapping) as run:
+        await run.following()
+        await random_changes(source.collection, list(range(COUNT)), count=300, seed=1)
+        status = await run.caught_up(await source.cluster_time())
+        await run.stop()
+    assert status.events_applied >= 300
+    checked = await verify(settings, mapping=mapping)
+    assert checked.ok, checked.summary()
+
+
+async def test_changes_racing_the_load_end_as_in_the_source(
+    make_settings: Any, mapping: TableMapping, customers: list[dict[str, Any]], db: Any
+) -> None:
+    settings = make_settings(batch_size=20, workers=2)
+    async with source_collection(settings) as source:
+        async with followed(settings, mapping) as run:
+            # Written while the load reads 20 documents a batch, and after it.
+            await random_changes(source.collection, list(range(COUNT)), count=300, seed=2)
+            status = await run.caught_up(await source.cluster_time())
+        assert status.documents_reread > 0  # some changes were older than what the load read
+    checked = await verify(settings, mapping=mapping)
+    assert checked.ok, checked.summary()
+
+
+async def test_a_delete_removes_the_row_and_its_child_rows(
+    settings: Settings, mapping: TableMapping, customers: list[dict[str, Any]], db: Any
+) -> None:
+    child = mapping.children[0].table
+    with_orders = next(d["_id"] for d in customers if d["orders"])
+    async with source_collection(settings) as source, followed(settings, mapping) as run:
+        await run.following()
+        assert await db.fetchval(
+            f'SELECT count(*) FROM "{child}" WHERE mongo_id = $1', f"{with_orders}"
+        )
+        await source.collection.delete_one({"_id": with_orders})
+        await run.caught_up(await source.cluster_time())
+    key = str(with_orders)
+    assert (
+        await db.fetchval(f'SELECT count(*) FROM "{mapping.table}" WHERE mongo_id = $1', key) == 0
+    )
+    assert await db.fetchval(f'SELECT count(*) FROM "{child}" WHERE mongo_id = $1', key) == 0
+
+
+async def test_a_stopped_follower_resumes_after_the_last_change_it_applied(
+    settings: Settings, mapping: TableMapping, customers: list[dict[str, Any]], db: Any
+) -> None:
+    async with source_collection(settings) as source:
+        async with followed(settings, mapping) as run:
+            await run.following()
+            await random_changes(source.collection, list(range(COUNT)), count=100, seed=3)
+            first = await run.caught_up(await source.cluster_time())
+        # Changes while nobody follows, then a resumed follower.
+        await random_changes(source.collection, list(range(COUNT)), count=100, seed=4)
+        async with followed(settings, mapping, resume=True) as resumed:
+            second = await resumed.caught_up(await source.cluster_time())
+        assert resumed.run.follow_status is not None
+    assert first.events_applied >= 100 and second.events_applied > 50  # some hit deleted ids
+    checked = await verify(settings, mapping=mapping)
+    assert checked.ok, checked.summary()
+
+
+async def test_a_token_the_server_rejects_stops_the_run_naming_the_recovery(
+    settings: Settings, mapping: TableMapping, customers: list[dict[str, Any]], db: Any
+) -> None:
+    async with source_collection(settings) as source, followed(settings, mapping) as run:
+        await run.following()
+        await run.caught_up(await source.cluster_time())
+    positions = StreamPositionRepository(db)
+    saved = await positions.load(mapping.table)
+    assert saved is not None
+    from dataclasses import replace
+
+    await positions.save(replace(saved, token={"_data": "not a token"}))
+    with pytest.raises(ChangeHistoryLostError, match="migrationkit migrate --follow"):
+        async with followed(settings, mapping, resume=True) as resumed:
+            await resumed.following()
+
+
+async def test_a_recreated_collection_is_not_followed_from_the_old_position(
+    settings: Settings, mapping: TableMapping, customers: list[dict[str, Any]], db: Any
+) -> None:
+    async with source_collection(settings) as source:
+        async with followed(settings, mapping) as run:
+            await run.following()
+        await source.collection.drop()
+        await source.collection.insert_many(customers[:10])
+    with pytest.raises(ChangeHistoryLostError, match="UUID"):
+        async with followed(settings, mapping, resume=True) as resumed:
+            await resumed.following()
+
+
+async def test_resuming_a_follower_that_never_started_says_how_to_start(
+    settings: Settings, mapping: TableMapping, customers: list[dict[str, Any]], db: Any
+) -> None:
+    with pytest.raises(ConfigurationError, match="migrate --follow"):
+        async with followed(settings, mapping, resume=True) as resumed:
+            await resumed.following()
