@@ -16,6 +16,7 @@ Running a migration::
 from migrationkit._errors import (
     ChangeHistoryLostError,
     ConfigurationError,
+    CutoverTimeoutError,
     DocumentsSetAsideError,
     IntegrityCheckError,
     MigrationKitError,
@@ -56,6 +57,8 @@ from migrationkit._observe.logs import configure_logging, run_scope
 from migrationkit._observe.observe import NullObserver, Observer
 from migrationkit._observe.progress import CountingProgress, NullProgress, Progress, TqdmProgress
 from migrationkit._redact import redact_uri
+from migrationkit._run.cutover import CutoverReport, cutover
+from migrationkit._run.follow import FollowOptions, FollowStatus
 from migrationkit._run.migration import Migration, RangeOptions, migrate, run_migration
 from migrationkit._run.report import MigrationReport
 from migrationkit._run.verify import VerifyReport, run_verify, verify
@@ -104,10 +107,14 @@ __all__ = [
     "Column",
     "ConfigurationError",
     "CountingProgress",
+    "CutoverReport",
+    "CutoverTimeoutError",
     "DeadLetterRepository",
     "Dispatcher",
     "DocumentsSetAsideError",
     "Endpoints",
+    "FollowOptions",
+    "FollowStatus",
     "IntegrityCheckError",
     "LeastLoaded",
     "MappingError",
@@ -151,6 +158,7 @@ __all__ = [
     "WorkerStats",
     "__version__",
     "configure_logging",
+    "cutover",
     "document_to_row",
     "migrate",
     "mongo_key",

@@ -12,7 +12,8 @@ package, with ``raise ... from exc`` so the original stays in the traceback::
      ├── IntegrityCheckError       the target does not hold what was read
      ├── DocumentsSetAsideError    the run completed, but set more documents aside than allowed
      ├── TargetBusyError           another run holds the target table's lock
-     └── ChangeHistoryLostError    a change stream cannot go on from its saved position
+     ├── ChangeHistoryLostError    a change stream cannot go on from its saved position
+     └── CutoverTimeoutError       the follower did not catch up before cutover's timeout
 """
 
 from __future__ import annotations
@@ -112,3 +113,9 @@ class TargetBusyError(MigrationKitError):
         self.table = table
         self.holder = holder
         self.session = session
+
+
+class CutoverTimeoutError(MigrationKitError):
+    """``cutover`` gave up: the follower had not applied every change in time."""
+
+    exit_status = 5

@@ -28,6 +28,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from migrationkit._cli.bench import add_bench_parser, cmd_bench
 from migrationkit._cli.doctor import add_doctor_parser, cmd_doctor
+from migrationkit._cli.follow import (
+    add_cutover_parser,
+    add_follow_arguments,
+    cmd_cutover,
+    follow_one,
+)
 from migrationkit._cli.infer import add_infer_parser, cmd_infer, write_mapping
 from migrationkit._cli.malloc_tuning import return_big_buffers_to_the_os
 from migrationkit._cli.type_map import add_types_parser, cmd_types
@@ -154,8 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="migrate every collection of the database, each to a table of its name",
     )
     run.add_argument(
-        "--resume", action="store_true", help="continue after the last checkpoint, keep the table"
+        "--resume",
+        action="store_true",
+        help="continue after the last checkpoint (with --follow: after the last change "
+        "applied), keep the table",
     )
+    add_follow_arguments(run)
     run.add_argument(
         "--max-rejected",
         type=rejected_allowance,
@@ -170,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="keep serving /metrics this long after the run, for a last scrape",
     )
+
+    add_cutover_parser(commands, add_options=add_setting_flags)
 
     config = commands.add_parser("config", help="the effective settings and where each comes from")
     show = config.add_subparsers(dest="config_action", required=True).add_parser(
@@ -390,6 +402,8 @@ def collection_names(text: str) -> list[str]:
 
 async def cmd_migrate(args: argparse.Namespace) -> None:
     resolved = resolve(args, **setting_flags(args))
+    if args.follow and (args.collections is not None or args.all_collections):
+        raise ConfigurationError("--follow follows one collection: run one follower for each")
     if args.collections is None and not args.all_collections:
         report = await migrate_one(args, resolved)
         check_rejections(report, args.max_rejected)
@@ -437,29 +451,45 @@ async def migrate_one(
     settings = resolved.settings
     mapping = await mapping_to_migrate(resolved, resume=args.resume)
     observer, exporter = start_metrics(settings)
+    followed = None
     try:
-        report = await migrate(
-            settings,
-            mapping=mapping,
-            progress=progress_for(args),
-            # "validate" is the mapping's own transform (it also names dropped fields).
-            transform=None if args.transform == "validate" else TRANSFORMS[args.transform],
-            resume=args.resume,
-            observer=observer,
-            ranges=RangeOptions(args.partitions, args.scheduler, args.worker_env),
-        )
+        if args.follow:
+            report, followed = await follow_one(
+                args,
+                resolved,
+                mapping=mapping,
+                transform=None if args.transform == "validate" else TRANSFORMS[args.transform],
+                progress=progress_for(args),
+                observer=observer,
+                ranges=RangeOptions(args.partitions, args.scheduler, args.worker_env),
+            )
+        else:
+            report = await migrate(
+                settings,
+                mapping=mapping,
+                progress=progress_for(args),
+                # "validate" is the mapping's own transform (it also names dropped fields).
+                transform=None if args.transform == "validate" else TRANSFORMS[args.transform],
+                resume=args.resume,
+                observer=observer,
+                ranges=RangeOptions(args.partitions, args.scheduler, args.worker_env),
+            )
         if exporter is not None and args.metrics_linger > 0:
             await asyncio.sleep(args.metrics_linger)
     finally:
         if exporter is not None:
             exporter.close()
     if args.json:
-        print(json.dumps({**report.to_dict(), "run_id": current_run_id()}))
+        extra = {} if followed is None else {"followed": followed.to_dict()}
+        print(json.dumps({**report.to_dict(), **extra, "run_id": current_run_id()}))
     elif not quiet_summary:
         if report.resumed_after is not None:
             print(f"resumed after _id {report.resumed_after}")
         print(format_reports([report]))
         print_rejections(report)
+        if followed is not None:
+            print(followed.summary())
+            print("stopped; go on with `migrationkit migrate --follow --resume`")
     return report
 
 
@@ -637,6 +667,8 @@ def run_command(args: argparse.Namespace) -> int:
             cmd_types(args)
         elif args.command == "infer":
             asyncio.run(cancelled_by_sigterm(cmd_infer(args, resolve(args))))
+        elif args.command == "cutover":
+            asyncio.run(cancelled_by_sigterm(cmd_cutover(args, resolve(args))))
         elif args.command == "config":
             cmd_config(args)
         elif args.command == "doctor":

@@ -104,6 +104,20 @@ class FollowStatus:
     def events_per_s(self) -> float:
         return self.events_applied / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "events_applied": self.events_applied,
+            "documents_written": self.documents_written,
+            "documents_deleted": self.documents_deleted,
+            "documents_rejected": self.documents_rejected,
+            "documents_reread": self.documents_reread,
+            "batches": self.batches,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "lag_s": round(self.lag_s, 3),
+            "caught_up_to": self.caught_up_to.as_datetime().isoformat(),
+            "rejections": {reason: group.count for reason, group in self.rejections.items()},
+        }
+
     def summary(self) -> str:
         return (
             f"followed {self.events_applied:,} changes in {self.batches:,} batches "

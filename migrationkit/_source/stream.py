@@ -53,9 +53,7 @@ class SourceCollection:
     async def cluster_time(self) -> Timestamp:
         """The time of the server's latest write: every write up to it is committed."""
         reply = await self.client.admin.command("ping")
-        found = reply.get("operationTime") or (reply.get("$clusterTime") or {}).get(
-            "clusterTime"
-        )
+        found = reply.get("operationTime") or (reply.get("$clusterTime") or {}).get("clusterTime")
         if not isinstance(found, Timestamp):
             raise ConfigurationError(
                 f"cannot follow {self.namespace}: the server reports no cluster time "

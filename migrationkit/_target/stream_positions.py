@@ -21,6 +21,8 @@ from migrationkit._normalize.rows import BSON_OPTIONS
 from migrationkit._target.writers import quote_identifier
 
 TABLE = "migrationkit_stream_positions"
+#: The channel a saved position is announced on (payload: the target table), at commit.
+CHANNEL = "migrationkit_stream_positions"
 
 Phase = Literal["loading", "following"]
 
@@ -127,6 +129,7 @@ class StreamPositionRepository:
             position.phase,
             position.changes_applied,
         )
+        await self._db.execute("SELECT pg_notify($1, $2)", CHANNEL, position.target_table)
 
     async def clear(self, target_table: str) -> None:
         if await self._db.fetchval("SELECT to_regclass($1) IS NOT NULL", TABLE):
