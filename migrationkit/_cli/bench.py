@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from migrationkit._settings.settings import Settings
+from migrationkit.workshop.bench.follow import format_follow_report, run_follow_benchmark
 from migrationkit.workshop.bench.nested import run_nested_benchmark
 from migrationkit.workshop.bench.nested_table import format_nested_report
 from migrationkit.workshop.bench.runner import run_benchmark
@@ -49,8 +50,9 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
                        help="stop the skip/limit run after this long and extrapolate")  # fmt: skip
     bench.add_argument("--mongo-driver", choices=["motor", "pymongo"])
     bench.add_argument("--reseed", action="store_true", help="seed even if the data set exists")
-    bench.add_argument("--suite", choices=["users", "nested"], default="users",
-                       help="users (default): the users benchmark; nested: issue 13")  # fmt: skip
+    bench.add_argument("--suite", choices=["users", "nested", "follow"], default="users",
+                       help="users (default): the users benchmark; nested: issue 13; "
+                       "follow: the change-stream follower")  # fmt: skip
     nested = bench.add_argument_group(
         "--suite nested", "nested customers against the raw read and dlt, and the users path"
         " (--count users, --scale, --repeats, --original-budget and --json apply too)",
@@ -60,6 +62,15 @@ def add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     nested.add_argument("--nested-batch-size", type=_positive, default=2_000,
                         help="customers per batch (users: the largest --batch-sizes)")  # fmt: skip
     nested.add_argument("--no-dlt", action="store_true", help="leave dlt out")
+    follow = bench.add_argument_group(
+        "--suite follow", "changes applied against the raw change stream, and the lag under "
+        "a steady writer (--repeats rounds)",
+    )  # fmt: skip
+    follow.add_argument("--follow-documents", type=_positive, default=5_000,
+                        help="customers in the followed collection")  # fmt: skip
+    follow.add_argument("--changes", type=_positive, default=20_000, help="changes a round")
+    follow.add_argument("--lag-seconds", type=float, default=15.0,
+                        help="how long each steady writer runs")  # fmt: skip
 
 
 async def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
@@ -67,6 +78,17 @@ async def cmd_bench(args: argparse.Namespace, settings: Settings) -> None:
     overrides = {"mongo_driver": args.mongo_driver} if args.mongo_driver else {}
     if args.suite == "nested":
         await _cmd_bench_nested(args, settings.model_copy(update=overrides))
+        return
+    if args.suite == "follow":
+        followed = await run_follow_benchmark(
+            settings.model_copy(update=overrides),
+            documents=args.follow_documents,
+            changes=args.changes,
+            rounds=max(args.repeats, 1),
+            lag_seconds=args.lag_seconds,
+            echo=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+        print(format_follow_report(followed))
         return
     report = await run_benchmark(
         args.count,

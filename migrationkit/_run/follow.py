@@ -46,8 +46,9 @@ from migrationkit._mapping.spec import TableMapping
 from migrationkit._normalize.rows import PreparedBatch, Rejection, Transform, prepare_batch
 from migrationkit._observe.observe import NullObserver, Observer
 from migrationkit._source.changes import (
+    ChangeEvent,
     NetChange,
-    apply_update,
+    apply_update_in_place,
     check_history_kept,
     fold_changes,
     oldest_kept_time,
@@ -76,7 +77,9 @@ class FollowOptions:
     idle_save_s: float = 1.0
     stop: asyncio.Event | None = None
     until: Timestamp | None = None
-    check_history: bool = True
+    #: How often to check that the server still keeps the history after the position
+    #: checked last time (0: never). On SecantusDB the check scans the oplog (seconds).
+    history_check_s: float = 30.0
 
 
 @dataclass
@@ -194,13 +197,31 @@ class Follower:
         self.status = FollowStatus(caught_up_to=position.caught_up_to)
         self._reread_at: dict[str, Timestamp] = {}
         self._last_save = time.monotonic()
+        self._history = _HistoryCheck(source, position.caught_up_to)
 
     async def run(self, options: FollowOptions | None = None) -> FollowStatus:
-        """Follow until ``options.stop`` is set or ``options.until`` is reached."""
+        """Follow until ``options.stop`` is set or ``options.until`` is reached.
+
+        The next batch is read while the last one is applied (one batch ahead: the
+        stream's position advances only as batches commit, so a batch read ahead and
+        never applied is read again by the next follower).
+        """
         options = options or FollowOptions()
-        async with self.source.stream(resume_after=self.position.token) as stream:
-            while not self._should_stop(options):
-                await self._one_batch(stream, options)
+        ahead: asyncio.Queue[tuple[StreamBatch, Timestamp]] = asyncio.Queue(maxsize=1)
+        try:
+            async with self.source.stream(resume_after=self.position.token) as stream:
+                reader = asyncio.ensure_future(self._read_ahead(stream, options, ahead))
+                try:
+                    while not self._should_stop(options):
+                        batch, caught = await _next_or_failure(ahead, reader)
+                        await self._one_batch(batch, caught, options)
+                        if options.history_check_s > 0:
+                            self._history.now_and_then(options.history_check_s, self.position)
+                finally:
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
+        finally:
+            await self._history.close()
         return self.status
 
     def _should_stop(self, options: FollowOptions) -> bool:
@@ -208,39 +229,46 @@ class Follower:
             return True
         return options.until is not None and self.position.caught_up_to >= options.until
 
-    async def _one_batch(self, stream: ChangeStream, options: FollowOptions) -> None:
-        before = await self.source.cluster_time()
-        batch = await stream.read(max_events=options.max_events, max_wait_s=options.max_wait_s)
-        # Drained: every change made up to ``before`` has been read (this batch or earlier).
-        last = batch.events[-1].cluster_time if batch.events else None
-        caught = before if batch.drained else (last or self.position.caught_up_to)
-        if batch.drained and last is not None:
-            caught = max(caught, last)
-        if options.check_history:
-            check_history_kept(
-                await oldest_kept_time(self.source.client),
-                self.position.caught_up_to,
-                namespace=self.source.namespace,
-            )
-        self.status.waiting = len(batch.events)
-        self.status.lag_s = _lag_s(batch)
+    async def _read_ahead(
+        self,
+        stream: ChangeStream,
+        options: FollowOptions,
+        ahead: asyncio.Queue[tuple[StreamBatch, Timestamp]],
+    ) -> None:
+        """Read batches into ``ahead``, each with the time every change before is read by."""
+        while True:
+            before = await self.source.cluster_time()
+            batch = await stream.read(max_events=options.max_events, max_wait_s=options.max_wait_s)
+            # Drained: every change made up to ``before`` is read (this batch or earlier).
+            last = batch.events[-1].cluster_time if batch.events else None
+            caught = before if batch.drained else (last or _NEVER)
+            if batch.drained and last is not None:
+                caught = max(caught, last)
+            await ahead.put((batch, caught))
+
+    async def _one_batch(
+        self, batch: StreamBatch, caught: Timestamp, options: FollowOptions
+    ) -> None:
+        caught = max(caught, self.position.caught_up_to)
         if batch.events:
+            self.status.waiting = len(batch.events)
+            self.observer.following(applied=0, lag_s=self.status.lag_s, waiting=len(batch.events))
             await self._apply(batch, caught)
-        elif caught > self.position.caught_up_to and (
-            time.monotonic() - self._last_save >= options.idle_save_s
-            or (options.until is not None and caught >= options.until)
-        ):
-            position = self.position.advanced(token=batch.token, caught_up_to=caught, applied=0)
-            await self.postgres.run(
-                lambda db: StreamPositionRepository(db).save(position), what="saving the position"
-            )
-            self._saved(position)
-        self.status.waiting = 0
-        if batch.drained:
+            self.status.lag_s = _waited_s(batch.events[0])
+        else:
             self.status.lag_s = 0.0
-        self.observer.following(
-            applied=len(batch.events), lag_s=self.status.lag_s, waiting=self.status.waiting
-        )
+            if caught > self.position.caught_up_to and (
+                time.monotonic() - self._last_save >= options.idle_save_s
+                or (options.until is not None and caught >= options.until)
+            ):
+                position = self.position.advanced(token=batch.token, caught_up_to=caught, applied=0)
+                await self.postgres.run(
+                    lambda db: StreamPositionRepository(db).save(position),
+                    what="saving the position",
+                )
+                self._saved(position)
+        self.status.waiting = 0
+        self.observer.following(applied=len(batch.events), lag_s=self.status.lag_s, waiting=0)
         if self.on_batch is not None:
             self.on_batch(self.status)
 
@@ -345,8 +373,8 @@ class Follower:
                 unknown.append(change)  # not in the target: read it from the source
                 continue
             try:
-                for description in change.patches:
-                    document = apply_update(document, description)
+                for description in change.patches:  # the document and events are ours
+                    document = apply_update_in_place(document, description)
             except ValueError:
                 unknown.append(change)
                 continue
@@ -375,11 +403,59 @@ class Follower:
         self._last_save = time.monotonic()
 
 
-def _lag_s(batch: StreamBatch) -> float:
-    """How far behind the source the newest event read is (0 when none is waiting)."""
-    if not batch.events or batch.drained:
-        return 0.0
-    wall: datetime | None = batch.events[-1].wall_time
+async def _next_or_failure(
+    ahead: asyncio.Queue[tuple[StreamBatch, Timestamp]], reader: asyncio.Future[None]
+) -> tuple[StreamBatch, Timestamp]:
+    """The next batch read ahead; what the reader raised, if it stopped."""
+    if not ahead.empty() or not reader.done():
+        getting = asyncio.ensure_future(ahead.get())
+        waiting: list[asyncio.Future[Any]] = [getting, reader]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if getting.done():
+            return getting.result()
+        getting.cancel()
+    reader.result()  # raises the reader's error
+    raise RuntimeError("the change-stream reader stopped without an error")
+
+
+class _HistoryCheck:
+    """Checks, now and then and beside the follower, that no change was skipped unseen.
+
+    SecantusDB lets a live stream that pruning overtakes skip what was pruned, without an
+    error (probed; MongoDB fails the stream). Pruning removes the oldest entries first,
+    so if the oldest entry kept is not newer than the position of the *previous* check,
+    nothing after that position was pruned before the follower read it. A failed check
+    stops the follower at its next batch with :class:`ChangeHistoryLostError`.
+    """
+
+    def __init__(self, source: SourceCollection, position: Timestamp) -> None:
+        self._source = source
+        self._checked_from = position
+        self._started = time.monotonic()
+        self._task: asyncio.Future[None] | None = None
+
+    def now_and_then(self, every_s: float, position: StreamPosition) -> None:
+        if self._task is not None and self._task.done():
+            self._task.result()  # raises what the check found
+            self._task = None
+        if self._task is None and time.monotonic() - self._started >= every_s:
+            self._task = asyncio.ensure_future(self._check(self._checked_from))
+            self._checked_from, self._started = position.caught_up_to, time.monotonic()
+
+    async def _check(self, position: Timestamp) -> None:
+        oldest = await oldest_kept_time(self._source.client)
+        check_history_kept(oldest, position, namespace=self._source.namespace)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _waited_s(event: ChangeEvent) -> float:
+    """How long ago the source made this change: for the oldest change of a batch just
+    applied, how far the target was behind the source."""
+    wall: datetime | None = event.wall_time
     if wall is None:
         return 0.0
     if wall.tzinfo is None:

@@ -187,19 +187,27 @@ def _fold_one(previous: NetChange | None, event: ChangeEvent) -> NetChange:
 
 
 def apply_update(document: Mapping[str, Any], description: UpdateDescription) -> dict[str, Any]:
-    """A copy of ``document`` with an update description applied, as MongoDB applied it.
+    """A copy of ``document`` with an update description applied, as MongoDB applied it."""
+    return apply_update_in_place(copy.deepcopy(dict(document)), copy.deepcopy(description))
+
+
+def apply_update_in_place(
+    document: dict[str, Any], description: UpdateDescription
+) -> dict[str, Any]:
+    """:func:`apply_update` on a document (and description) the caller owns: no copies.
 
     Arrays are cut first, then paths are set (creating embedded documents and padding
     arrays with ``None``, as ``$set`` past an array's end does), then paths are removed.
+    The values set become part of ``document``.
     """
-    result = copy.deepcopy(dict(document))
+    result = document
     for path, size in description.truncated_arrays:
         array = _walk(result, description.parts(path), create=False)
         if isinstance(array, list):
             del array[size:]
     for path, value in description.updated_fields.items():
         *parents, last = description.parts(path)
-        _assign(_walk(result, parents, create=True), last, copy.deepcopy(value), path)
+        _assign(_walk(result, parents, create=True), last, value, path)
     for path in description.removed_fields:
         *parents, last = description.parts(path)
         container = _walk(result, parents, create=False)

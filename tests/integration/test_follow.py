@@ -118,7 +118,8 @@ async def test_a_stopped_follower_resumes_after_the_last_change_it_applied(
         async with followed(settings, mapping, resume=True) as resumed:
             second = await resumed.caught_up(await source.cluster_time())
         assert resumed.run.follow_status is not None
-    assert first.events_applied >= 100 and second.events_applied > 50  # some hit deleted ids
+    assert first.events_applied >= 100
+    assert second.events_applied > 50  # some of the writes hit deleted ids: no event
     checked = await verify(settings, mapping=mapping)
     assert checked.ok, checked.summary()
 
