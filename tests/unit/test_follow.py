@@ -1,0 +1,169 @@
+"""The follower's pure parts: positions and their times, the history check's rule, the
+read-ahead's failures, cutover's messages, the lag metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from bson.timestamp import Timestamp
+
+from migrationkit._errors import ChangeHistoryLostError
+from migrationkit._observe.metrics import PrometheusObserver
+from migrationkit._run.cutover import _behind
+from migrationkit._run.follow import FollowStatus, _HistoryCheck, _next_or_failure, raised_floor
+from migrationkit._target.stream_positions import StreamPosition, int_to_time, time_to_int
+
+
+def position(**changes: Any) -> StreamPosition:
+    base = StreamPosition(
+        target_table="t",
+        source="db.c",
+        collection_uuid=None,
+        token={"_data": "00"},
+        caught_up_to=Timestamp(100, 1),
+        reread_floor=Timestamp(90, 0),
+    )
+    return replace(base, **changes)
+
+
+def test_cluster_times_round_trip_through_one_integer_in_server_order() -> None:
+    times = [Timestamp(5, 2), Timestamp(5, 10), Timestamp(6, 0), Timestamp(2**31, 2**32 - 1)]
+    assert [int_to_time(time_to_int(t)) for t in times] == times
+    assert sorted(times, key=time_to_int) == times
+
+
+def test_an_advanced_position_counts_changes_and_never_goes_back_in_time() -> None:
+    moved = position().advanced(token={"_data": "01"}, caught_up_to=Timestamp(99, 0), applied=3)
+    assert moved.caught_up_to == Timestamp(100, 1)
+    assert moved.changes_applied == 3
+    assert moved.token == {"_data": "01"}
+
+
+def test_a_resumed_follower_rereads_everything_changed_until_it_restarted() -> None:
+    assert raised_floor(position(), Timestamp(200, 0)).reread_floor == Timestamp(200, 0)
+    assert raised_floor(position(), Timestamp(1, 0)).reread_floor == Timestamp(90, 0)
+
+
+class FakeOplog:
+    """``client["local"]["oplog.rs"].find_one`` answering the oldest entry's time."""
+
+    def __init__(self, oldest: Timestamp) -> None:
+        self.oldest = oldest
+        self.asked = 0
+
+    def __getitem__(self, name: str) -> FakeOplog:
+        return self
+
+    async def find_one(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.asked += 1
+        return {"ts": self.oldest}
+
+
+class FakeSource:
+    namespace = "db.c"
+
+    def __init__(self, oldest: Timestamp) -> None:
+        self.client = FakeOplog(oldest)
+
+
+async def settle() -> None:
+    """Let the check started in the background run to its end."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+async def test_the_history_check_passes_while_the_oldest_entry_is_older_than_the_position() -> None:
+    source = FakeSource(oldest=Timestamp(50, 0))
+    check = _HistoryCheck(source, Timestamp(100, 0))  # type: ignore[arg-type]
+    check.now_and_then(0, position(caught_up_to=Timestamp(120, 0)))
+    await settle()
+    check.now_and_then(0, position(caught_up_to=Timestamp(130, 0)))
+    await check.close()
+    assert source.client.asked >= 1
+
+
+async def test_a_pruned_history_stops_the_follower_at_its_next_batch() -> None:
+    source = FakeSource(oldest=Timestamp(101, 0))
+    check = _HistoryCheck(source, Timestamp(100, 0))  # type: ignore[arg-type]
+    check.now_and_then(0, position(caught_up_to=Timestamp(120, 0)))
+    await settle()
+    with pytest.raises(ChangeHistoryLostError, match="pruned"):
+        check.now_and_then(0, position(caught_up_to=Timestamp(130, 0)))
+    await check.close()
+
+
+async def test_each_check_vouches_for_the_position_of_the_check_before() -> None:
+    # Oldest entry 110: newer than where the follower was at the first check (100), so
+    # the first check fails even though the follower is at 120 by now.
+    source = FakeSource(oldest=Timestamp(110, 0))
+    check = _HistoryCheck(source, Timestamp(100, 0))  # type: ignore[arg-type]
+    check.now_and_then(0, position(caught_up_to=Timestamp(120, 0)))
+    await settle()
+    with pytest.raises(ChangeHistoryLostError):
+        check.now_and_then(0, position(caught_up_to=Timestamp(130, 0)))
+    await check.close()
+
+
+async def test_the_history_is_not_checked_before_its_interval() -> None:
+    source = FakeSource(oldest=Timestamp(500, 0))
+    check = _HistoryCheck(source, Timestamp(100, 0))  # type: ignore[arg-type]
+    check.now_and_then(3600, position())
+    await settle()
+    await check.close()
+    assert source.client.asked == 0
+
+
+async def test_what_stopped_the_stream_reader_is_raised_to_the_follower() -> None:
+    async def failing() -> None:
+        raise ChangeHistoryLostError("history_lost", namespace="db.c", detail="gone")
+
+    ahead: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+    reader = asyncio.ensure_future(failing())
+    with pytest.raises(ChangeHistoryLostError, match="gone"):
+        await _next_or_failure(ahead, reader)
+
+
+async def test_a_batch_read_ahead_is_handed_over_before_the_reader_s_end() -> None:
+    ahead: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+    await ahead.put(("batch", Timestamp(1, 0)))
+    reader: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    reader.set_result(None)
+    assert await _next_or_failure(ahead, reader) == ("batch", Timestamp(1, 0))
+
+
+def test_cutover_says_what_to_start_when_no_follower_saved_a_position() -> None:
+    assert "migrationkit migrate --follow" in _behind("t", None, Timestamp(5, 0))
+
+
+def test_cutover_says_how_far_behind_the_follower_is() -> None:
+    saved = position(phase="following", updated_at=datetime(2026, 1, 1, tzinfo=UTC))
+    message = _behind("t", saved, Timestamp(130, 0))
+    assert "30 s behind" in message
+    assert "--follow --resume" in message
+
+
+def test_cutover_waits_for_a_follower_that_is_still_loading() -> None:
+    assert "still loading" in _behind("t", position(phase="loading"), Timestamp(130, 0))
+
+
+def test_the_follow_summary_names_every_count() -> None:
+    status = FollowStatus(events_applied=1200, documents_written=900, documents_deleted=30)
+    text = status.summary()
+    assert "1,200 changes" in text
+    assert "900 documents written" in text
+    assert "30 deleted" in text
+    assert status.to_dict()["events_applied"] == 1200
+
+
+def test_the_lag_and_the_changes_applied_are_prometheus_metrics() -> None:
+    observer = PrometheusObserver()
+    observer.following(applied=0, lag_s=0.0, waiting=40)
+    observer.following(applied=40, lag_s=1.5, waiting=0)
+    registry = observer.registry
+    assert registry.get_sample_value("migrationkit_follow_changes_applied_total") == 40
+    assert registry.get_sample_value("migrationkit_follow_lag_seconds") == 1.5
+    assert registry.get_sample_value("migrationkit_follow_events_waiting") == 0
