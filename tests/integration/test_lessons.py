@@ -183,16 +183,6 @@ async def test_bounded_queues_hold_less_memory_than_an_unbounded_one(lab: L.Lab)
     assert bounded.extra["samples"]
 
 
-async def test_both_pagers_read_the_whole_collection_at_every_size(lab: L.Lab) -> None:
-    runs = await L.compare_paging(lab, [300, 600], batch_size=100)
-    assert [(m.params["paging"], m.rows) for m in runs] == [
-        ("keyset", 300),
-        ("skip/limit", 300),
-        ("keyset", 600),
-        ("skip/limit", 600),
-    ]
-
-
 async def test_sweep_with_repeat_keeps_the_fastest_run_per_combination(lab: L.Lab) -> None:
     runs = await L.sweep(lab, L.Choice(rows=300, batch_size=100), repeat=2, workers=[1, 2])
     assert [m.label for m in runs] == ["x1", "x2"]

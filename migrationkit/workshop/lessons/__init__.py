@@ -14,7 +14,6 @@ from migrationkit.workshop.lessons.environment import (
     find_servers,
 )
 from migrationkit.workshop.lessons.experiments import (
-    compare_paging,
     cpu_scaling,
     first_batch,
     measure_backpressure,
@@ -63,7 +62,6 @@ __all__ = [
     "check_packages",
     "check_servers",
     "checks_table",
-    "compare_paging",
     "cpu_scaling",
     "default_choice",
     "find_servers",

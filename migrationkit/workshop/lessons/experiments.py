@@ -174,7 +174,7 @@ async def cpu_scaling(
     return results
 
 
-# -- 06 dispatch, backpressure, paging --------------------------------------------------
+# -- 06 dispatch, backpressure --------------------------------------------------
 
 
 async def run_dispatch(choice: Choice, progress: Progress | None = None) -> Measurement:
@@ -262,29 +262,3 @@ async def traced_memory(every_s: float = 0.01) -> AsyncIterator[MemoryTrace]:
         trace.peak = max(0, tracemalloc.get_traced_memory()[1] - base)
         if not was_tracing:
             tracemalloc.stop()
-
-
-async def compare_paging(
-    lab: Lab, sizes: Sequence[int], *, batch_size: int = 200
-) -> list[Measurement]:
-    """Read the whole collection with keyset paging and with skip/limit, at each size.
-
-    Reseeds the lab's collection with each size in turn (keep sizes to a few
-    thousand: skip/limit re-reads everything before each page).
-    """
-    results = []
-    for size in sizes:
-        await lab.seed(size)
-        async with lab.collection() as users:
-            for name, pages in (
-                ("keyset", users.iter_batches(batch_size)),
-                ("skip/limit", users.iter_batches_skip_limit(batch_size)),
-            ):
-                started = time.perf_counter()
-                rows = 0
-                async for page in pages:
-                    rows += len(page)
-                seconds = time.perf_counter() - started
-                params = {"paging": name, "size": size, "batch_size": batch_size}
-                results.append(Measurement(f"{name} {size:,}", rows, seconds, params))
-    return results
