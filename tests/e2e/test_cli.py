@@ -194,3 +194,16 @@ def test_partitions_switch_the_cli_to_range_dispatch_and_resume_is_refused(run: 
     refused = run("migrate", "--backend", "multiprocessing", "--partitions", "3", "--resume")
     assert refused.returncode == 1
     assert "range run takes no --resume" in refused.stderr
+
+
+def test_cutover_without_a_follower_exits_5_saying_what_to_start(run: Run) -> None:
+    done = run("cutover", "--timeout", "0.5", MIGRATIONKIT_PG_TABLE="cli_never_followed")
+    assert done.returncode == 5, done.stderr
+    assert "no follower has saved a position for table cli_never_followed" in done.stderr
+    assert "migrationkit migrate --follow" in done.stderr
+
+
+def test_follow_takes_one_collection(run: Run) -> None:
+    done = run("migrate", "--follow", "--collections", "a,b")
+    assert done.returncode == 1
+    assert "--follow follows one collection" in done.stderr

@@ -12,9 +12,11 @@ import pytest
 from migrationkit import MongoConnectionHandler, Settings, TableMapping, verify
 from migrationkit._errors import ChangeHistoryLostError, ConfigurationError
 from migrationkit._mapping.infer import infer_mapping
+from migrationkit._mapping.spec import users_mapping
 from migrationkit._target.stream_positions import StreamPositionRepository
 from migrationkit._target.tables import drop_target
 from migrationkit.workshop.samples import CustomerFactory
+from migrationkit.workshop.seeding import seed_users
 from tests.integration.follow_helpers import followed, random_changes, source_collection
 
 pytestmark = pytest.mark.integration
@@ -56,6 +58,17 @@ async def db(settings: Settings, mapping: TableMapping) -> Any:
     yield connection
     await drop_target(connection, mapping)
     await StreamPositionRepository(connection).clear(mapping.table)
+    await connection.close()
+
+
+@pytest.fixture
+async def db_users(settings: Settings) -> Any:
+    """Drops the users table and its stream position at the end."""
+    assert settings.pg_dsn is not None
+    connection = await asyncpg.connect(settings.pg_dsn.get_secret_value())
+    yield connection
+    await drop_target(connection, users_mapping(settings.pg_table))
+    await StreamPositionRepository(connection).clear(settings.pg_table)
     await connection.close()
 
 
@@ -160,3 +173,21 @@ async def test_resuming_a_follower_that_never_started_says_how_to_start(
     with pytest.raises(ConfigurationError, match="migrate --follow"):
         async with followed(settings, mapping, resume=True) as resumed:
             await resumed.following()
+
+
+async def test_the_workshop_users_are_followed_through_their_validation_rules(
+    settings: Settings, source: Any, db_users: Any
+) -> None:
+    await seed_users(source, 200)
+    mapping = users_mapping(settings.pg_table)
+    async with source_collection(settings) as stream, followed(settings, mapping) as run:
+        await run.following()
+        users = stream.collection
+        await users.update_one({"_id": (await users.find_one())["_id"]}, {"$set": {"age": 41}})
+        await users.insert_one({"username": "no email", "age": 3})  # set aside: no email
+        await users.delete_one({"username": {"$exists": True}})
+        status = await run.caught_up(await stream.cluster_time())
+    assert status.documents_rejected == 1
+    assert list(status.rejections) == ["email: Field required"]
+    checked = await verify(settings)
+    assert checked.ok, checked.summary()
