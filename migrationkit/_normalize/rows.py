@@ -7,6 +7,7 @@ BSON from a process worker's queue) into rows to write and rejections to set asi
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections import Counter
@@ -95,6 +96,13 @@ def mongo_key(document_id: Any) -> str:
     becomes relaxed Extended JSON, whose quoting and ``$``-wrappers mean a
     string ``"6b0a..."`` can never collide with the ObjectId of the same hex.
     """
+    kind = type(document_id)
+    if kind is ObjectId:
+        return str(document_id)
+    if kind is int:  # the same text as relaxed Extended JSON, without its machinery
+        return str(document_id)
+    if kind is str:
+        return json.dumps(document_id)
     if isinstance(document_id, ObjectId):
         return str(document_id)
     # A subtype-4 binary decodes as uuid.UUID or as Binary, by the driver's options: both

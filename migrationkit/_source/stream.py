@@ -1,8 +1,9 @@
 """The source's change stream as the follower reads it: in batches, with the server's time.
 
-Events are read as raw BSON and decoded with the kit's codec options
+Events are decoded once, by the driver, with the kit's codec options
 (:data:`~migrationkit._normalize.rows.BSON_OPTIONS`), like the full load's documents,
-so a change carries every value exactly as the load would have. Motor and PyMongo's
+so a change carries every value exactly as the load would have. (Raw BSON would be
+decoded twice: the driver reads each event's ``_id`` for its resume token.) Motor and PyMongo's
 async client differ in how a stream is opened; nothing above this module knows which.
 """
 
@@ -75,7 +76,7 @@ class SourceCollection:
         if resume_after is not None:
             options["resume_after"] = resume_after
         with translating_stream_errors(self.namespace):
-            opened = raw_documents(self.collection).watch(**options)
+            opened = self.collection.with_options(codec_options=BSON_OPTIONS).watch(**options)
             if inspect.isawaitable(opened):  # PyMongo's async client; Motor returns it
                 opened = await opened
             async with opened as raw_stream:

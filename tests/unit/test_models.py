@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from bson import Int64, ObjectId
@@ -61,3 +62,16 @@ def test_ids_of_different_types_get_different_keys() -> None:
 def test_equal_ids_get_equal_keys() -> None:
     # MongoDB treats 2 and NumberLong(2) as the same _id; so do we.
     assert mongo_key(2) == mongo_key(Int64(2))
+
+
+@pytest.mark.parametrize(
+    "document_id", [0, -1, 2**31, 2**63 - 1, -(2**63), "", "é 中 😀", 'a"b\\c\n', "\udcff"]
+)
+def test_int_and_string_keys_are_the_relaxed_extended_json_they_always_were(
+    document_id: Any,
+) -> None:
+    from bson import json_util
+    from bson.json_util import JSONMode, JSONOptions
+
+    relaxed = JSONOptions(json_mode=JSONMode.RELAXED, tz_aware=True)
+    assert mongo_key(document_id) == json_util.dumps(document_id, json_options=relaxed)
