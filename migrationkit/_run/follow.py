@@ -77,8 +77,9 @@ class FollowOptions:
     idle_save_s: float = 1.0
     stop: asyncio.Event | None = None
     until: Timestamp | None = None
-    #: How often to check that the server still keeps the history after the position
-    #: checked last time (0: never). On SecantusDB the check scans the oplog (seconds).
+    #: A follower this far behind (or more) on SecantusDB checks, at most every
+    #: ``history_check_s``, that no change was pruned unseen (see :class:`_HistoryCheck`).
+    safe_lag_s: float = 10.0
     history_check_s: float = 30.0
 
 
@@ -215,8 +216,7 @@ class Follower:
                     while not self._should_stop(options):
                         batch, caught = await _next_or_failure(ahead, reader)
                         await self._one_batch(batch, caught, options)
-                        if options.history_check_s > 0:
-                            self._history.now_and_then(options.history_check_s, self.position)
+                        self._history.after_batch(options, self.position, lag_s=self.status.lag_s)
                 finally:
                     reader.cancel()
                     await asyncio.gather(reader, return_exceptions=True)
@@ -419,32 +419,52 @@ async def _next_or_failure(
 
 
 class _HistoryCheck:
-    """Checks, now and then and beside the follower, that no change was skipped unseen.
+    """Makes sure, on a server that would not say so, that no change was pruned unseen.
 
-    SecantusDB lets a live stream that pruning overtakes skip what was pruned, without an
-    error (probed; MongoDB fails the stream). Pruning removes the oldest entries first,
-    so if the oldest entry kept is not newer than the position of the *previous* check,
-    nothing after that position was pruned before the follower read it. A failed check
-    stops the follower at its next batch with :class:`ChangeHistoryLostError`.
+    SecantusDB lets a live stream that pruning overtakes skip what was pruned, without
+    an error (probed; MongoDB fails the stream itself, so nothing is checked there), and
+    reading its oldest oplog entry scans the whole oplog (4 s at 100,000 entries,
+    stalling writes meanwhile). So:
+
+    - while every change of a batch is applied within ``safe_lag_s`` of being made,
+      none can have been pruned first: that would take the server's whole oplog
+      (100,000 entries by default) written within those seconds, several times the
+      write rate measured on it (docs/change_streams.md). The position moves on
+      unchecked;
+    - a follower further behind checks, beside its work and at most every
+      ``history_check_s``: pruning removes the oldest entries first, so if the oldest
+      entry kept is not newer than the last position known safe, nothing after it was
+      pruned before the follower read it. A failed check stops the follower at its next
+      batch with :class:`ChangeHistoryLostError`.
     """
 
     def __init__(self, source: SourceCollection, position: Timestamp) -> None:
         self._source = source
-        self._checked_from = position
-        self._started = time.monotonic()
+        self._safe = position
+        self._last_check = -float("inf")
         self._task: asyncio.Future[None] | None = None
+        self._needed: bool | None = None
 
-    def now_and_then(self, every_s: float, position: StreamPosition) -> None:
+    def after_batch(
+        self, options: FollowOptions, position: StreamPosition, *, lag_s: float
+    ) -> None:
         if self._task is not None and self._task.done():
             self._task.result()  # raises what the check found
             self._task = None
-        if self._task is None and time.monotonic() - self._started >= every_s:
-            self._task = asyncio.ensure_future(self._check(self._checked_from))
-            self._checked_from, self._started = position.caught_up_to, time.monotonic()
+        if lag_s < options.safe_lag_s:
+            if self._task is None:
+                self._safe = position.caught_up_to
+            return
+        if self._task is None and time.monotonic() - self._last_check >= options.history_check_s:
+            self._task = asyncio.ensure_future(self._check(self._safe))
+            self._last_check = time.monotonic()
 
     async def _check(self, position: Timestamp) -> None:
-        oldest = await oldest_kept_time(self._source.client)
-        check_history_kept(oldest, position, namespace=self._source.namespace)
+        if self._needed is None:
+            self._needed = await self._source.prunes_silently()
+        if self._needed:
+            oldest = await oldest_kept_time(self._source.client)
+            check_history_kept(oldest, position, namespace=self._source.namespace)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import time
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -66,8 +67,15 @@ class SourceCollection:
         """The collection's UUID: it differs on another server and after a re-create."""
         async for info in await self._database.list_collections(filter={"name": self.name}):
             found = (info.get("info") or {}).get("uuid")
+            if isinstance(found, bytes) and len(found) == 16:  # a Binary of any subtype
+                return str(uuid.UUID(bytes=bytes(found)))
             return None if found is None else str(found)
         return None
+
+    async def prunes_silently(self) -> bool:
+        """Whether a live stream may skip pruned changes without an error (SecantusDB)."""
+        info = await self.client.admin.command("buildInfo")
+        return "secantusVersion" in info
 
     @asynccontextmanager
     async def stream(self, *, resume_after: Any = None) -> AsyncIterator[ChangeStream]:

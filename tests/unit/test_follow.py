@@ -14,7 +14,13 @@ from bson.timestamp import Timestamp
 from migrationkit._errors import ChangeHistoryLostError
 from migrationkit._observe.metrics import PrometheusObserver
 from migrationkit._run.cutover import _behind
-from migrationkit._run.follow import FollowStatus, _HistoryCheck, _next_or_failure, raised_floor
+from migrationkit._run.follow import (
+    FollowOptions,
+    FollowStatus,
+    _HistoryCheck,
+    _next_or_failure,
+    raised_floor,
+)
 from migrationkit._target.stream_positions import StreamPosition, int_to_time, time_to_int
 
 
@@ -66,55 +72,73 @@ class FakeOplog:
 class FakeSource:
     namespace = "db.c"
 
-    def __init__(self, oldest: Timestamp) -> None:
+    def __init__(self, oldest: Timestamp, *, silent: bool = True) -> None:
         self.client = FakeOplog(oldest)
+        self.silent = silent
+
+    async def prunes_silently(self) -> bool:
+        return self.silent
+
+
+OFTEN = FollowOptions(safe_lag_s=10, history_check_s=0)
 
 
 async def settle() -> None:
     """Let the check started in the background run to its end."""
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    for _ in range(3):
+        await asyncio.sleep(0)
 
 
-async def test_the_history_check_passes_while_the_oldest_entry_is_older_than_the_position() -> None:
-    source = FakeSource(oldest=Timestamp(50, 0))
-    check = _HistoryCheck(source, Timestamp(100, 0))  # type: ignore[arg-type]
-    check.now_and_then(0, position(caught_up_to=Timestamp(120, 0)))
-    await settle()
-    check.now_and_then(0, position(caught_up_to=Timestamp(130, 0)))
-    await check.close()
-    assert source.client.asked >= 1
+def history(oldest: Timestamp, *, silent: bool = True) -> tuple[_HistoryCheck, FakeSource]:
+    source = FakeSource(oldest, silent=silent)
+    return _HistoryCheck(source, Timestamp(100, 0)), source  # type: ignore[arg-type]
 
 
-async def test_a_pruned_history_stops_the_follower_at_its_next_batch() -> None:
-    source = FakeSource(oldest=Timestamp(101, 0))
-    check = _HistoryCheck(source, Timestamp(100, 0))  # type: ignore[arg-type]
-    check.now_and_then(0, position(caught_up_to=Timestamp(120, 0)))
-    await settle()
-    with pytest.raises(ChangeHistoryLostError, match="pruned"):
-        check.now_and_then(0, position(caught_up_to=Timestamp(130, 0)))
-    await check.close()
-
-
-async def test_each_check_vouches_for_the_position_of_the_check_before() -> None:
-    # Oldest entry 110: newer than where the follower was at the first check (100), so
-    # the first check fails even though the follower is at 120 by now.
-    source = FakeSource(oldest=Timestamp(110, 0))
-    check = _HistoryCheck(source, Timestamp(100, 0))  # type: ignore[arg-type]
-    check.now_and_then(0, position(caught_up_to=Timestamp(120, 0)))
-    await settle()
-    with pytest.raises(ChangeHistoryLostError):
-        check.now_and_then(0, position(caught_up_to=Timestamp(130, 0)))
-    await check.close()
-
-
-async def test_the_history_is_not_checked_before_its_interval() -> None:
-    source = FakeSource(oldest=Timestamp(500, 0))
-    check = _HistoryCheck(source, Timestamp(100, 0))  # type: ignore[arg-type]
-    check.now_and_then(3600, position())
-    await settle()
+async def test_a_follower_within_the_safe_lag_never_scans_the_oplog() -> None:
+    check, source = history(Timestamp(500, 0))
+    for second in range(101, 110):
+        check.after_batch(OFTEN, position(caught_up_to=Timestamp(second, 0)), lag_s=0.5)
+        await settle()
     await check.close()
     assert source.client.asked == 0
+
+
+async def test_a_lagging_follower_checks_from_the_last_position_known_safe() -> None:
+    check, source = history(Timestamp(105, 0))
+    check.after_batch(OFTEN, position(caught_up_to=Timestamp(106, 0)), lag_s=0.5)  # safe: 106
+    check.after_batch(OFTEN, position(caught_up_to=Timestamp(120, 0)), lag_s=30)
+    await settle()
+    check.after_batch(OFTEN, position(caught_up_to=Timestamp(130, 0)), lag_s=30)
+    await check.close()
+    assert source.client.asked == 1  # oldest 105 <= 106: nothing lost
+
+
+async def test_a_pruned_history_stops_a_lagging_follower_at_its_next_batch() -> None:
+    check, _ = history(Timestamp(101, 0))
+    check.after_batch(OFTEN, position(caught_up_to=Timestamp(120, 0)), lag_s=30)
+    await settle()
+    with pytest.raises(ChangeHistoryLostError, match="pruned"):
+        check.after_batch(OFTEN, position(caught_up_to=Timestamp(130, 0)), lag_s=30)
+    await check.close()
+
+
+async def test_a_server_that_fails_lost_streams_itself_is_not_scanned() -> None:
+    check, source = history(Timestamp(101, 0), silent=False)
+    check.after_batch(OFTEN, position(caught_up_to=Timestamp(120, 0)), lag_s=30)
+    await settle()
+    check.after_batch(OFTEN, position(caught_up_to=Timestamp(130, 0)), lag_s=30)
+    await check.close()
+    assert source.client.asked == 0
+
+
+async def test_the_history_is_checked_at_most_once_an_interval() -> None:
+    check, source = history(Timestamp(50, 0))
+    rarely = FollowOptions(safe_lag_s=10, history_check_s=3600)
+    for second in range(120, 125):
+        check.after_batch(rarely, position(caught_up_to=Timestamp(second, 0)), lag_s=30)
+        await settle()
+    await check.close()
+    assert source.client.asked == 1
 
 
 async def test_what_stopped_the_stream_reader_is_raised_to_the_follower() -> None:
