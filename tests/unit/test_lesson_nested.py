@@ -192,6 +192,10 @@ def test_with_five_runs_one_outlier_on_each_side_does_not_decide() -> None:
     assert N.clearly_faster(fast, slow)
 
 
+def test_with_nine_runs_a_quarter_is_left_out_at_each_end() -> None:
+    assert N.core_range(timing([0.1, 0.2, 3, 4, 5, 6, 7, 80, 90])) == pytest.approx((0.003, 0.007))
+
+
 def test_with_three_runs_every_run_counts() -> None:
     assert not N.clearly_faster(timing([1, 1, 5]), timing([3, 3, 3]))
     assert N.clearly_faster(timing([1, 1, 2]), timing([3, 3, 3]))

@@ -56,7 +56,11 @@ from migrationkit.workshop.lessons.results import Measurement
 #: customers make about 50,000 orders (child rows) and 150,000 line items.
 CUSTOMERS = 20_000
 #: Runs of every query (after one untimed run); the charts show their median and range.
-REPEATS = 7
+REPEATS = 9
+#: A query's run lasts at least this long: it executes the query back to back 1, 2, 4, ...
+#: times (at most :data:`MOST_PER_RUN`), the fewest that take this long.
+RUN_S = 0.05
+MOST_PER_RUN = 50
 #: Runs of every migration.
 MIGRATION_REPEATS = 3
 BATCH_SIZE = 500
@@ -342,14 +346,36 @@ def answer_size(answer: Answer) -> int:
 # -- timing -------------------------------------------------------------------------------
 
 
-def _query(
-    connection: asyncpg.Connection, statements: Sequence[str]
-) -> Callable[[], Awaitable[int]]:
-    async def run() -> int:
-        results = await _run(connection, statements)
-        return len(results[0])
+@dataclass
+class _Query:
+    """One question on one layout one way: its statements, and executions per run."""
 
-    return run
+    label: str
+    params: dict[str, str]
+    connection: asyncpg.Connection
+    statements: tuple[str, ...]
+    number: int = 1
+
+    async def calibrate(self) -> None:
+        """Set ``number``: double it until ``number`` executions take :data:`RUN_S`."""
+        number = 1
+        while True:
+            started = time.perf_counter()
+            for _ in range(number):
+                await _run(self.connection, self.statements)
+            if time.perf_counter() - started >= RUN_S or number >= MOST_PER_RUN:
+                break
+            number = min(number * 2, MOST_PER_RUN)
+        self.number = number
+
+    async def run(self) -> Measurement:
+        """``number`` executions; the mean time of one."""
+        started = time.perf_counter()
+        for _ in range(self.number):
+            results = await _run(self.connection, self.statements)
+        seconds = (time.perf_counter() - started) / self.number
+        extra = {"executions": self.number}
+        return Measurement(self.label, len(results[0]), seconds, self.params, extra)
 
 
 @dataclass(frozen=True)
@@ -372,22 +398,34 @@ async def time_questions(shop: Shop, *, repeats: int = REPEATS) -> Timings:
 
     Two connections: one whose planner may not use any index (:data:`NO_INDEX_SETTINGS`),
     one as PostgreSQL comes, with the kit's keys and the lesson's indexes to choose
-    from. Each query runs once untimed (its plan cached, its pages in memory), then
-    ``repeats`` times in whole rounds. A run's time is the client's wall time for all
-    its statements: sending, executing, receiving every row. Then each is explained
-    (:func:`plans`), so that a change is put down to an index only where the plan used it.
+    from. Each query first runs untimed (its plan cached, its pages in memory) 1, 2, 4, ...
+    times until that takes :data:`RUN_S`: that many executions make one run (so that a
+    millisecond query is not timed by the noise of one call), and a run's time is their
+    mean, as the client waits for it: sending, executing, receiving every row. Then
+    ``repeats`` rounds, each starting one query later than the last, so that no query
+    always follows the same one. Then each is explained (:func:`plans`): a change is put
+    down to an index only where the plan used it.
     """
     async with connect(shop, **NO_INDEX_SETTINGS) as bare, connect(shop) as indexed:
-        settings: list[O.Setting] = []
-        for question in shop.questions:
-            for layout in LAYOUTS:
-                for state, connection in ((NO_INDEX, bare), (INDEXED, indexed)):
-                    params = {"question": question.key, "layout": layout, "state": state}
-                    label = f"{question.key} {layout} {state}"
-                    settings.append((label, params, _query(connection, question.sql[layout])))
-        for _, _, untimed in settings:
-            await untimed()  # plans prepared, pages cached
-        spreads = await O.repeat_rounds(settings, repeats=repeats)
+        queries = [
+            _Query(
+                f"{question.key} {layout} {state}",
+                {"question": question.key, "layout": layout, "state": state},
+                connection,
+                question.sql[layout],
+            )
+            for question in shop.questions
+            for layout in LAYOUTS
+            for state, connection in ((NO_INDEX, bare), (INDEXED, indexed))
+        ]
+        for query in queries:
+            await query.calibrate()  # the first execution also prepares the plan
+        runs: dict[str, list[Measurement]] = {query.label: [] for query in queries}
+        for turn in range(max(1, repeats)):
+            start = turn % len(queries)
+            for query in queries[start:] + queries[:start]:
+                runs[query.label].append(await query.run())
+    spreads = [Spread(q.label, q.params, tuple(runs[q.label])) for q in queries]
     return Timings(spreads, await plans(shop))
 
 
@@ -399,17 +437,16 @@ def find(spreads: Sequence[Spread], **params: str) -> Spread:
     return found[0]
 
 
-#: With at least this many runs, the one most extreme run on each side is left out when
-#: comparing (one disturbed run on a busy machine should not decide); with fewer, none is.
-TRIM_FROM = 5
-
-
 def core_range(spread: Spread) -> tuple[float, float]:
-    """The fastest and slowest time, leaving out one run each side if there are 5 or more."""
+    """The fastest and slowest time of the middle runs: a quarter left out at each end.
+
+    Of 9 runs the middle 5, of 5 or 7 the middle 3 or 5, of 3 all three: one disturbed
+    run on a busy machine does not decide a comparison (the charts still draw min-max).
+    """
     seconds = sorted(run.seconds for run in spread.runs)
-    if len(seconds) >= TRIM_FROM:
-        seconds = seconds[1:-1]
-    return seconds[0], seconds[-1]
+    cut = len(seconds) // 4
+    middle = seconds[cut : len(seconds) - cut]
+    return middle[0], middle[-1]
 
 
 def clearly_faster(fast: Spread, slow: Spread) -> bool:

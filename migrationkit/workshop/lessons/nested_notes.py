@@ -1,8 +1,8 @@
 """What lesson 08 says: every sentence with a number is made here, from the lesson's runs.
 
-A layout (or an index) is called faster only when its runs all beat the other's, each
-side's single most extreme run left out when there are 5 or more
-(:func:`~migrationkit.workshop.lessons.nested.clearly_faster`); otherwise the text says
+A layout (or an index) is called faster only when its middle runs all beat the other's
+(a quarter of each side's runs left out at each end:
+:func:`~migrationkit.workshop.lessons.nested.clearly_faster`); otherwise the text says
 the runs overlap. The conclusion names, for each layout, only the questions it clearly
 won and the sizes it measured.
 """
