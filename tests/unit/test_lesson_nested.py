@@ -289,14 +289,24 @@ def test_the_conclusion_picks_a_layout_only_for_the_questions_it_clearly_won() -
     text = T.conclusion(sweep(child_revenue=50.0), QUESTIONS, sizes(), migrated())
     assert "**Pick child tables when you add up every line item" in text
     assert "50 ms against jsonb 100 ms and flattened columns 100 ms" in text
-    assert "**jsonb**: not clearly the fastest at any question here; 30.0 MiB" in text
-    flat = "**flattened columns**: not clearly the fastest at any question here; 29.0 MiB on disk"
-    assert f"{flat} (the least)" in text
+    assert (
+        "**jsonb**: not clearly the fastest at any question here, nor the smallest; "
+        "30.0 MiB on disk (3% more than the least)." in text
+    )
 
 
-def test_the_conclusion_picks_nothing_when_the_runs_overlap() -> None:
+def test_the_conclusion_picks_the_smallest_layout_for_space() -> None:
+    text = T.conclusion(sweep(child_revenue=50.0), QUESTIONS, sizes(), migrated())
+    assert (
+        "**Pick flattened columns when you need the least space**: the least on disk, 29.0 MiB "
+        "(jsonb 3% more and child tables 45% more)." in text
+    )
+
+
+def test_the_conclusion_picks_no_layout_for_a_question_when_the_runs_overlap() -> None:
     text = T.conclusion(sweep(child_revenue=99.5), QUESTIONS, sizes(), migrated())
-    assert "Pick" not in text
+    assert "Pick child tables" not in text
+    assert "when you add up" not in text
 
 
 def test_the_conclusion_says_what_the_index_did_on_every_layout() -> None:

@@ -407,29 +407,38 @@ def conclusion(
     lines = []
     for layout in LAYOUTS:
         won = [q for q in questions if winner(timings, q.key) == (layout, True)]
-        size = f"{mib(totals[layout])} on disk" + (
-            " (the least)"
-            if totals[layout] == least
-            else f" ({ratio(totals[layout] / least)} the least)"
+        smallest = totals[layout] == least
+        others = _joined(
+            [f"{LAYOUT_NAMES[o]} {totals[o] / least - 1:.0%} more" for o in LAYOUTS if o != layout]
         )
-        if won:
-            cases = " or ".join(USE_CASES[q.key] for q in won)
-            facts = "; ".join(
-                f"*{q.title}* {O.ms(_indexed(timings, q.key, layout).seconds)} against "
-                + _joined(
-                    [
-                        f"{LAYOUT_NAMES[o]} {O.ms(_indexed(timings, q.key, o).seconds)}"
-                        for o in LAYOUTS
-                        if o != layout
-                    ]
-                )
-                for q in won
+        size = (
+            f"the least on disk, {mib(totals[layout])} ({others})"
+            if smallest
+            else f"{mib(totals[layout])} on disk ({totals[layout] / least - 1:.0%} more than the "
+            "least)"
+        )
+        cases = [USE_CASES[q.key] for q in won] + (["need the least space"] if smallest else [])
+        facts = [
+            f"*{q.title}* {O.ms(_indexed(timings, q.key, layout).seconds)} against "
+            + _joined(
+                [
+                    f"{LAYOUT_NAMES[o]} {O.ms(_indexed(timings, q.key, o).seconds)}"
+                    for o in LAYOUTS
+                    if o != layout
+                ]
             )
-            lines.append(f"- **Pick {LAYOUT_NAMES[layout]} when you {cases}**: {facts}; {size}.")
+            for q in won
+        ]
+        if cases:
+            lines.append(
+                f"- **Pick {LAYOUT_NAMES[layout]} when you {' or '.join(cases)}**: "
+                + "; ".join([*facts, size])
+                + "."
+            )
         else:
             lines.append(
-                f"- **{LAYOUT_NAMES[layout]}**: not clearly the fastest at any question here; "
-                f"{size}."
+                f"- **{LAYOUT_NAMES[layout]}**: not clearly the fastest at any question here, "
+                f"nor the smallest; {size}."
             )
     helped = {q.key: index_helped(timings, q.key) for q in questions}
     always = [q for q in questions if all(v is not None for v in helped[q.key].values())]
