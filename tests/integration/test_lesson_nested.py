@@ -131,6 +131,7 @@ async def test_the_sizes_add_up_to_pg_total_relation_size_and_count_the_lessons_
 async def test_each_layout_was_migrated_and_timed_by_its_report(lesson: Lesson) -> None:
     migrated = lesson.migrated
     assert set(migrated.runs) == set(LAYOUTS)
+    assert migrated.read.runs[0].rows == CUSTOMERS  # the source read alone, in the same rounds
     for layout in LAYOUTS:
         report = migrated.reports[layout]
         assert report.rows_written == CUSTOMERS
@@ -142,8 +143,25 @@ async def test_a_second_open_reuses_the_collection(shop: N.Shop, servers: Endpoi
         CUSTOMERS,
         collection="it08_customers",
         prefix="it08",
+        fresh_tables=False,  # the other tests' tables stay
         mongo_uri=servers.mongo_uri,
         pg_dsn=servers.pg_dsn,
     )
     assert again.seeded_s is None
     assert (again.customer, again.city) == (shop.customer, shop.city)
+
+
+async def test_migrating_again_starts_without_the_indexes_an_earlier_run_added(
+    servers: Endpoints,
+) -> None:
+    shop = await N.open_shop(
+        50, collection="it08b_customers", prefix="it08b", mongo_uri=servers.mongo_uri,
+        pg_dsn=servers.pg_dsn,
+    )  # fmt: skip
+    try:
+        await N.migrate_layouts(shop, repeats=1)
+        await N.add_indexes(shop)
+        await N.migrate_layouts(shop, repeats=1)
+        assert all(size.lesson_index == 0 for size in await N.table_sizes(shop))
+    finally:
+        await N.drop_layouts(shop)

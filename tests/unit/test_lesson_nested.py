@@ -278,7 +278,8 @@ def sweep(*, child_revenue: float) -> N.Timings:
 
 def migrated() -> N.Migrated:
     runs = {layout: timing([1_000, 1_000, 1_000], layout=layout) for layout in LAYOUTS}
-    return N.Migrated(runs=runs, rows={}, tables={}, reports={})
+    read = timing([500, 500, 500], layout="")
+    return N.Migrated(runs=runs, read=read, rows={}, tables={}, reports={})
 
 
 def sizes() -> list[N.TableSize]:
@@ -389,8 +390,7 @@ def test_the_copy_chart_names_the_source_alone() -> None:
     pytest.importorskip("matplotlib")
     from migrationkit.workshop.lessons import nested_charts as NC
 
-    read = timing([500, 500, 500], layout="source")
-    fig = NC.copy_rates(migrated().runs, read=read)
+    fig = NC.copy_rates(migrated().runs, read=migrated().read)
     (ax,) = fig.axes
     texts = [text.get_text() for text in ax.get_legend().get_texts()]
     assert any(text.startswith("the source alone") for text in texts)

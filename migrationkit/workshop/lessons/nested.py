@@ -68,6 +68,8 @@ WORKERS = 2
 SEED_BATCH = 2_000
 #: The product the "who bought it" question asks about.
 ASKED_SKU = sku(42)
+#: The label of the source read alone (the migrations' reference).
+SOURCE_ALONE = "the source alone"
 #: The two ways every query is timed.
 NO_INDEX, INDEXED = "no index", "indexed"
 STATES = (NO_INDEX, INDEXED)
@@ -137,11 +139,14 @@ async def open_shop(
     *,
     collection: str = COLLECTION,
     prefix: str = PREFIX,
+    fresh_tables: bool = True,
     **settings: Any,
 ) -> Shop:
     """The servers (embedded unless configured) and ``customers`` generated documents.
 
     A collection that already holds exactly that many is reused, not seeded again.
+    With ``fresh_tables`` the lesson's tables of an earlier run are dropped (with the
+    indexes it added), so that the first ``migrate()`` writes into tables as it makes them.
     """
     count = customers or lesson_customers()
     options: dict[str, Any] = {
@@ -156,7 +161,7 @@ async def open_shop(
     documents = list(factory.customers(count))
     seeded_s = await _ensure_seeded(endpoints, base, documents)
     first_rich = next((d for d in documents if len(d["orders"]) >= 3), documents[0])
-    return Shop(
+    shop = Shop(
         endpoints=endpoints,
         settings=base,
         customers=count,
@@ -168,6 +173,9 @@ async def open_shop(
         customer=str(first_rich["_id"]),
         prefix=prefix,
     )
+    if fresh_tables:
+        await drop_layouts(shop)
+    return shop
 
 
 async def _ensure_seeded(
@@ -205,17 +213,23 @@ class Migrated:
     """What ``migrate()`` made of each layout: its runs, and the rows in each table."""
 
     runs: dict[Layout, Spread]
+    read: Spread  # the source read alone, in the same rounds
     rows: dict[str, int]  # table -> rows
     tables: dict[Layout, tuple[str, ...]]  # the parent table, then its child tables
     reports: dict[Layout, MigrationReport]
 
 
 async def migrate_layouts(shop: Shop, *, repeats: int = MIGRATION_REPEATS) -> Migrated:
-    """``migrate(settings, mapping=...)`` for every layout, ``repeats`` rounds in turn.
+    """``migrate(settings, mapping=...)`` for every layout, and the source read alone.
 
-    Each run is timed by its report's ``elapsed_s``: the copy, from the first batch
-    asked for to the last committed, without connecting and preparing the tables.
+    The lesson's tables are dropped first, so that every run writes into the tables
+    ``migrate()`` makes, with only the kit's keys (not the indexes of a previous run).
+    Then ``repeats`` rounds, each running every layout and the read alone once, so
+    that a busy spell hits them alike. A migration is timed by its report's
+    ``elapsed_s``: the copy, from the first batch asked for to the last committed,
+    without connecting and preparing the tables.
     """
+    await drop_layouts(shop)
     reports: dict[Layout, list[MigrationReport]] = {layout: [] for layout in shop.mappings}
 
     def run_with(layout: Layout, mapping: TableMapping) -> Callable[[], Awaitable[int]]:
@@ -236,17 +250,32 @@ async def migrate_layouts(shop: Shop, *, repeats: int = MIGRATION_REPEATS) -> Mi
         (LAYOUT_NAMES[layout], {"layout": layout, "workers": WORKERS}, run_with(layout, mapping))
         for layout, mapping in shop.mappings.items()
     ]
+    settings.append((SOURCE_ALONE, {"layout": "", "workers": 1}, lambda: read_source(shop)))
+    spreads = await O.repeat_rounds(settings, repeats=repeats)
+    read = next(spread for spread in spreads if not spread.params["layout"])
     runs: dict[Layout, Spread] = {}
-    for spread in await O.repeat_rounds(settings, repeats=repeats):
+    for spread in spreads:
         layout = spread.params["layout"]
-        copies = tuple(
-            Measurement(run.label, run.rows, report.elapsed_s, run.params, run.extra)
-            for run, report in zip(spread.runs, reports[layout], strict=True)
-        )
-        runs[layout] = Spread(spread.label, spread.params, copies)
+        if layout:
+            copies = tuple(
+                Measurement(run.label, run.rows, report.elapsed_s, run.params, run.extra)
+                for run, report in zip(spread.runs, reports[layout], strict=True)
+            )
+            runs[layout] = Spread(spread.label, spread.params, copies)
     last = {layout: done[-1] for layout, done in reports.items()}
     tables = {layout: tables_of(mapping) for layout, mapping in shop.mappings.items()}
-    return Migrated(runs=runs, rows=await count_rows(shop), tables=tables, reports=last)
+    return Migrated(runs=runs, read=read, rows=await count_rows(shop), tables=tables, reports=last)
+
+
+async def read_source(shop: Shop) -> int:
+    """Read the collection as ``migrate()`` does (the kit's reader, its batches), write nothing."""
+    settings = shop.settings
+    async with MongoConnectionHandler(shop.endpoints.mongo_uri, driver=settings.mongo_driver) as c:
+        repository = UserMongoRepository(c[settings.mongo_database][settings.mongo_collection])
+        batches = repository.iter_batches(
+            settings.batch_size, batch_bytes=settings.batch_bytes or None
+        )
+        return sum([len(batch) async for batch in batches])
 
 
 @asynccontextmanager
@@ -587,11 +616,3 @@ async def plans(shop: Shop) -> dict[tuple[str, Layout, str], list[str]]:
                         found += scans(json.loads(text)[0]["Plan"])
                     out[(question.key, layout, state)] = list(dict.fromkeys(found))
     return out
-
-
-# -- the source alone ---------------------------------------------------------------------
-
-
-async def read_alone(shop: Shop, *, repeats: int = MIGRATION_REPEATS) -> Spread:
-    """The collection read with the kit's reader, nothing written: the source's limit."""
-    return await O.read_alone(shop.lab, batch_size=BATCH_SIZE, repeats=repeats)

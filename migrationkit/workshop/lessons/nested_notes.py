@@ -150,8 +150,9 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
 # -- migrating ----------------------------------------------------------------------------
 
 
-def migration_note(migrated: Migrated, read: Spread) -> str:
+def migration_note(migrated: Migrated) -> str:
     """Markdown: each layout's copy rate, the rows it wrote, what bound it; the source alone."""
+    read = migrated.read
     lines = []
     for layout in LAYOUTS:
         spread = migrated.runs[layout]
