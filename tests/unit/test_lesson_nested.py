@@ -201,9 +201,14 @@ def test_with_three_runs_every_run_counts() -> None:
     assert N.clearly_faster(timing([1, 1, 2]), timing([3, 3, 3]))
 
 
-def test_an_index_effect_says_how_many_times_faster_or_that_the_runs_overlap() -> None:
+def test_an_index_effect_says_how_many_times_faster_or_that_there_is_no_clear_change() -> None:
     assert T.index_effect(timing([10, 10, 10]), timing([1, 1, 1])) == "10.0\u00d7 faster"
-    assert T.index_effect(timing([1, 2, 3]), timing([2, 3, 4])) == "runs overlap"
+    assert T.index_effect(timing([1, 2, 3]), timing([2, 3, 4])) == "no clear change"
+
+
+def test_runs_apart_by_less_than_the_clear_gain_are_not_called_faster() -> None:
+    assert not N.clearly_faster(timing([1.0, 1.0, 1.0]), timing([1.4, 1.4, 1.4]))
+    assert N.clearly_faster(timing([1.0, 1.0, 1.0]), timing([1.5, 1.5, 1.5]))
 
 
 def test_an_index_the_plan_did_not_use_gets_no_credit_however_the_times_differ() -> None:
@@ -304,8 +309,8 @@ def test_the_conclusion_picks_the_smallest_layout_for_space() -> None:
     )
 
 
-def test_the_conclusion_picks_no_layout_for_a_question_when_the_runs_overlap() -> None:
-    text = T.conclusion(sweep(child_revenue=99.5), QUESTIONS, sizes(), migrated())
+def test_the_conclusion_picks_no_layout_for_a_question_it_won_by_a_small_gap() -> None:
+    text = T.conclusion(sweep(child_revenue=80.0), QUESTIONS, sizes(), migrated())
     assert "Pick child tables" not in text
     assert "when you add up" not in text
 

@@ -1,10 +1,10 @@
 """What lesson 08 says: every sentence with a number is made here, from the lesson's runs.
 
 A layout (or an index) is called faster only when its middle runs all beat the other's
-(a quarter of each side's runs left out at each end:
-:func:`~migrationkit.workshop.lessons.nested.clearly_faster`); otherwise the text says
-the runs overlap. The conclusion names, for each layout, only the questions it clearly
-won and the sizes it measured.
+(a quarter of each side's runs left out at each end) and its median is at least 1.5
+times lower (:func:`~migrationkit.workshop.lessons.nested.clearly_faster`); otherwise
+the text says the runs overlap or the gap is small. The conclusion names, for each
+layout, only the questions it clearly won and the sizes it measured.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def migration_note(migrated: Migrated) -> str:
         )
     else:
         lines.append(
-            "\nThe three layouts' copy times overlap (fastest "
+            "\nNo layout copied clearly faster than another (fastest "
             f"{LAYOUT_NAMES[ranked[0]]}, {fast.seconds:.1f} s; slowest "
             f"{LAYOUT_NAMES[ranked[-1]]}, {slow.seconds:.1f} s): writing them costs about the same "
             "here."
@@ -298,14 +298,14 @@ def answer_preview(question: Question, answer: Answer, *, rows: int = 5) -> str:
 
 
 def index_effect(bare: Spread, indexed: Spread, *, used: bool = True) -> str:
-    """``12.3x faster``, ``slower``, ``runs overlap``, or ``not used`` (the same plan)."""
+    """``12.3x faster``, ``slower``, ``no clear change``, or ``not used`` (the same plan)."""
     if not used:
         return "not used (the same plan)"
     if clearly_faster(indexed, bare):
         return f"{ratio(bare.seconds / indexed.seconds)} faster"
     if clearly_faster(bare, indexed):
         return f"{ratio(indexed.seconds / bare.seconds)} slower"
-    return "runs overlap"
+    return "no clear change"
 
 
 def timing_table(timings: Timings, questions: Sequence[Question]) -> str:
@@ -378,7 +378,7 @@ def fastest_note(timings: Timings, questions: Sequence[Question]) -> str:
         if ahead:
             parts.append(f"clearly ahead of {named(ahead)}")
         if level:
-            parts.append(f"not clearly ahead of {named(level)}: their runs overlap")
+            parts.append(f"not clearly ahead of {named(level)}")
         lines.append(
             f"- *{question.title}*: **{LAYOUT_NAMES[best]}** {O.ms(spread.seconds)}, "
             + "; ".join(parts)
@@ -456,9 +456,7 @@ def conclusion(
             "on every layout."
         )
     if never:
-        lines.append(
-            f"- No index clearly changed {_titles(never)} on any layout (the runs overlap)."
-        )
+        lines.append(f"- No index clearly changed {_titles(never)} on any layout.")
     ranked = sorted(LAYOUTS, key=lambda layout: migrated.runs[layout].seconds)
     fast, slow = migrated.runs[ranked[0]], migrated.runs[ranked[-1]]
     if clearly_faster(fast, slow):
@@ -468,7 +466,7 @@ def conclusion(
         )
     else:
         lines.append(
-            f"- Writing does not decide it: the copy times overlap ({fast.seconds:.1f}"
+            f"- Writing does not decide it: no layout copied clearly faster ({fast.seconds:.1f}"
             f"{DASH}{slow.seconds:.1f} s, medians)."
         )
     return "\n".join(lines)
