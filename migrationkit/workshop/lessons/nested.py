@@ -55,7 +55,7 @@ from migrationkit.workshop.lessons.results import Measurement
 #: Customers in the stored outputs. Each has 0-5 orders of 1-5 line items, so 20,000
 #: customers make about 50,000 orders (child rows) and 150,000 line items.
 CUSTOMERS = 20_000
-#: Runs of every query (after one untimed run); the charts show their median and range.
+#: Runs of every query (after untimed ones); the charts show their median and range.
 REPEATS = 9
 #: A query's run lasts at least this long: it executes the query back to back 1, 2, 4, ...
 #: times (at most :data:`MOST_PER_RUN`), the fewest that take this long.

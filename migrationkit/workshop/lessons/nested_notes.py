@@ -77,7 +77,7 @@ def shop_note(shop: Shop) -> str:
         f"**This run:** {shop.customers:,} customers in `{shop.settings.mongo_collection}` "
         f"({mib(shop.bson_bytes)} of BSON; {shop.orders:,} orders, {shop.items:,} line items), "
         f"{seeded}. `migrate()`: {WORKERS} asyncio workers, batches of {BATCH_SIZE}, "
-        f"{MIGRATION_REPEATS} runs a layout; every query {REPEATS} runs after one untimed run. "
+        f"{MIGRATION_REPEATS} runs a layout; every query {REPEATS} runs after untimed ones. "
         f"**Machine:**{machine}"
     )
 
