@@ -143,6 +143,17 @@ async def test_a_timed_run_makes_the_writes_due_within_its_seconds(
     assert run.achieved > 0
 
 
+async def test_a_writer_that_falls_behind_still_stops_after_its_seconds(
+    factory: CustomerFactory,
+) -> None:
+    clock = Ticks()
+    collection = FakeCollection(after_write=lambda: setattr(clock, "now", clock.now + 0.1))
+    writer = writer_on(collection, factory, clock=clock)
+    run = await writer.run(rate=100.0, seconds=0.5)  # asked for 50 writes; each takes 0.1 s
+    assert run.writes == 5
+    assert run.achieved == pytest.approx(10.0)
+
+
 async def test_stop_ends_a_run_before_its_next_write(factory: CustomerFactory) -> None:
     writer: F.SteadyWriter
 

@@ -250,6 +250,7 @@ def recap(
         else f"the median delay went from {seconds_text(median[low][0])} to "
         f"{seconds_text(median[top][0])}"
     )
+    made = ", ".join(per_s(values[0]) for values in achieved.values())
     return "\n".join(
         [
             "1. The stream's position is taken *before* the load, so every change after it "
@@ -260,9 +261,8 @@ def recap(
             "PostgreSQL transaction, so a stopped or killed follower resumes exactly after "
             f"the last change the table holds; cutover waited {seconds_text(cutover_s)} for "
             "the follower and verify found source and target equal.",
-            f"3. From {per_s(low)} to {per_s(top)} asked (the writer made "
-            f"{per_s(achieved[low][0])} to {per_s(achieved[top][0])}), {trend}, and no change "
-            f"waited more than {seconds_text(max(v[2] for v in longest.values()))} "
+            f"3. From {per_s(low)} to {per_s(top)} asked (the writer made {made}), {trend}, "
+            f"and no change waited more than {seconds_text(max(v[2] for v in longest.values()))} "
             f"({len(runs)} runs).",
         ]
     )

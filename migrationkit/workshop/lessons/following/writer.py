@@ -118,14 +118,17 @@ class SteadyWriter:
         """Write at ``rate`` writes/s for ``seconds`` (or until :meth:`stop`).
 
         Write *i* is due ``i / rate`` after the start; a writer that falls behind does
-        not sleep until it is back on time, so ``achieved`` says what it could do.
+        not sleep until it is back on time, so ``achieved`` says what it could do. A
+        timed run ends after ``seconds`` either way, its writes made or not.
         """
         self._stop.clear()
         first, started = self.writes, self.clock()
         index = 0
         while not self._stop.is_set():
             due = due_at(started, index, rate)
-            if seconds is not None and index / rate >= seconds:
+            if seconds is not None and (
+                index / rate >= seconds or self.clock() - started >= seconds
+            ):
                 break
             wait = due - self.clock()
             if wait > 0:
