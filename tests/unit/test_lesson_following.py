@@ -89,9 +89,9 @@ def test_a_roll_picks_the_operation_whose_share_it_falls_in() -> None:
     assert F.pick_operation(0.9999) == "delete"
 
 
-def test_write_i_is_due_i_over_the_rate_after_the_start() -> None:
-    assert F.due_at(10.0, 0, 50.0) == 10.0
-    assert F.due_at(10.0, 25, 50.0) == pytest.approx(10.5)
+def test_the_next_write_is_due_an_interval_later_but_never_in_the_past() -> None:
+    assert F.next_due(10.0, interval=0.02, now=10.005) == pytest.approx(10.02)
+    assert F.next_due(10.0, interval=0.02, now=12.0) == 12.0  # held up: no burst to catch up
 
 
 async def test_every_update_also_raises_the_points_so_none_is_a_no_op(
@@ -377,3 +377,29 @@ def test_the_follow_chart_draws_writes_applied_delays_and_the_load_from_zero() -
     assert "writes made" in legend
     assert "the full load" in legend
     assert "the follower's lag_s after each batch" in legend
+
+
+def test_the_live_note_tells_the_load_the_catch_up_and_the_steady_delay_apart() -> None:
+    clock = Ticks()
+    recorder = F.FollowRecorder(clock=clock)
+    recorder.start(100, "")
+    clock.now = 10.0
+    recorder.advance(100)
+    recorder.close()
+    writer = F.SteadyWriter(FakeCollection(), [], factory=CustomerFactory(0), next_number=0)
+    writer.acked = [0.1, 6.0, 6.02, 11.0, 11.02, 12.0]
+    for at, applied in ((10.5, 3), (11.5, 5), (12.4, 6)):
+        clock.now = at
+        recorder(FollowStatus(events_applied=applied, batches=applied, documents_reread=2))
+    live = F.WriterRun(asked=50.0, writes=6, started=0.0, ended=12.0, first=0)
+    note = F.live_note(recorder, writer, live=live)
+    assert "the writer made 3 writes meanwhile" in note
+    assert "longest stretch of the load without a write was 5.9 s" in note
+    assert "up to 10 s (median 4.5 s)" in note  # 10.4, 4.5 and 4.48 s
+    assert "applied them all 0.50 s after the load ended" in note
+    assert "a change reached PostgreSQL 0.48 s after its write (median of 3" in note
+
+
+def test_the_longest_gap_is_between_consecutive_moments_in_time_order() -> None:
+    assert F.longest_gap([3.0, 0.0, 1.0]) == 2.0
+    assert F.longest_gap([1.0]) == 0.0

@@ -87,11 +87,11 @@ def follow_chart(
     _from_zero(seconds, top=top, right=end * 1.02)
     from matplotlib.patches import Patch
 
-    for ax in (counts, seconds):
+    for ax, corner in ((counts, "upper left"), (seconds, "upper right")):
         handles, labels = ax.get_legend_handles_labels()
         handles.append(Patch(color=LOAD_SHADE, alpha=0.5))
         labels.append("the full load")
-        ax.legend(handles, labels, fontsize=8, loc="upper left")
+        ax.legend(handles, labels, fontsize=8, loc=corner)
     counts.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig

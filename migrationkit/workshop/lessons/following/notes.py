@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 from collections.abc import Sequence
@@ -122,11 +123,20 @@ def live_note(recorder: FollowRecorder, writer: SteadyWriter, *, live: WriterRun
     delays = change_delays(acked, recorder.samples, first_event=live.first)
     during = [delay for at, delay in delays if at <= recorder.load_ended]
     caught = applied_at(acked, recorder.samples, moment=recorder.load_ended, first_event=live.first)
+    load_s = recorder.load_ended - recorder.load_started
+    written = [at for at in acked if at <= recorder.load_ended]
+    gap = longest_gap([recorder.load_started, *written, recorder.load_ended])
+    held = (
+        f" The longest stretch of the load without a write was {seconds_text(gap)}, against "
+        f"{seconds_text(1 / live.asked)} between writes asked: the writer shares this "
+        "notebook's thread, and the server, with the load."
+        if gap > HELD_UP * (1 / live.asked)
+        else ""
+    )
     lines = [
-        f"- **The load** copied {recorder.loaded:,} documents in "
-        f"{seconds_text(recorder.load_ended - recorder.load_started)}; the writer made "
-        f"{len(during):,} writes meanwhile ({per_s(live.achieved)} over its whole run, "
-        f"{per_s(live.asked)} asked).",
+        f"- **The load** copied {recorder.loaded:,} documents in {seconds_text(load_s)}; the "
+        f"writer made {len(written):,} writes meanwhile ({per_s(live.asked)} asked; "
+        f"{per_s(live.achieved)} over its whole run).{held}",
     ]
     status = recorder.status
     if during and caught is not None and status is not None:
@@ -160,6 +170,16 @@ def live_note(recorder: FollowRecorder, writer: SteadyWriter, *, live: WriterRun
     return "\n".join(lines)
 
 
+#: A gap between two writes this many times the asked interval counts as held up.
+HELD_UP = 5.0
+
+
+def longest_gap(moments: Sequence[float]) -> float:
+    """The longest time between two consecutive moments (0 for fewer than two)."""
+    ordered = sorted(moments)
+    return max((b - a for a, b in itertools.pairwise(ordered)), default=0.0)
+
+
 def kept_up(run_spreads: dict[float, tuple[float, float, float]]) -> list[float]:
     """The paces whose longest delay stayed under :data:`KEPT_UP_S` in every run."""
     return [rate for rate, (_, _, high) in run_spreads.items() if high < KEPT_UP_S]
@@ -187,8 +207,9 @@ def rates_note(runs: Sequence[RateRun]) -> str:
     ok = kept_up(longest)
     rates = list(achieved)
     if ok == rates:
+        fastest = max(values[0] for values in achieved.values())
         verdict = (
-            f"At every pace measured, up to {per_s(achieved[rates[-1]][0])} achieved, no change "
+            f"At every pace measured, up to {per_s(fastest)} achieved, no change "
             f"waited {seconds_text(KEPT_UP_S)} or more: the follower kept up."
         )
     elif ok:

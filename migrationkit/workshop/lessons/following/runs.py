@@ -25,7 +25,12 @@ from migrationkit.workshop.lessons.following.lesson import (
     WAIT_TIMEOUT_S,
     Customers,
 )
-from migrationkit.workshop.lessons.following.recorder import FollowRecorder, change_delays, since
+from migrationkit.workshop.lessons.following.recorder import (
+    FollowRecorder,
+    applied_at,
+    change_delays,
+    since,
+)
 from migrationkit.workshop.lessons.following.writer import SteadyWriter
 
 
@@ -147,6 +152,7 @@ class RateRun:
     seconds: float
     delays: tuple[float, ...]
     lags: tuple[float, ...]
+    #: From the writer's stop until the follower had applied every write of the run.
     catch_up_s: float
     #: This process's CPU time over the run's (writer and follower: 1.0 is a core).
     cpu_share: float
@@ -183,17 +189,18 @@ async def rate_run(
     stopped = recorder.clock()
     used = process_cpu_s() - cpu
     busy = overlap.busy_share(ticks, overlap.machine_cpu_ticks())
-    await following.caught_up()
-    catch_up = recorder.clock() - stopped
+    await following.caught_up()  # the next run starts from here
     samples = since(recorder.samples, done.started)
-    delays = change_delays(writer.acked[done.first :], samples, first_event=first_event)
+    acked = writer.acked[done.first :]
+    delays = change_delays(acked, samples, first_event=first_event)
+    applied = applied_at(acked, samples, moment=stopped, first_event=first_event)
     return RateRun(
         asked=rate,
         writes=done.writes,
         seconds=done.seconds,
         delays=tuple(delay for _, delay in delays),
         lags=tuple(sample.lag_s for sample in samples),
-        catch_up_s=catch_up,
+        catch_up_s=max((applied or stopped) - stopped, 0.0),
         cpu_share=used / done.seconds if done.seconds > 0 else 0.0,
         machine_busy=busy,
     )

@@ -42,9 +42,9 @@ class WriterRun:
         return self.writes / self.seconds if self.seconds > 0 else 0.0
 
 
-def due_at(started: float, index: int, rate: float) -> float:
-    """When write ``index`` (from 0) of a run at ``rate`` writes/s is due."""
-    return started + index / rate
+def next_due(previous: float, *, interval: float, now: float) -> float:
+    """When the next write is due: one interval after the last one was, never in the past."""
+    return max(previous + interval, now)
 
 
 def pick_operation(roll: float) -> str:
@@ -117,15 +117,15 @@ class SteadyWriter:
     async def run(self, *, rate: float, seconds: float | None = None) -> WriterRun:
         """Write at ``rate`` writes/s for ``seconds`` (or until :meth:`stop`).
 
-        Write *i* is due ``i / rate`` after the start; a writer that falls behind does
-        not sleep until it is back on time, so ``achieved`` says what it could do. A
-        timed run ends after ``seconds`` either way, its writes made or not.
+        Each write is due one interval after the one before; a writer held up writes
+        the next one at once but never makes up for lost time with a burst, so
+        ``achieved`` says what it could do at that pace. A timed run ends after
+        ``seconds``, or once it has made ``rate * seconds`` writes.
         """
         self._stop.clear()
         first, started = self.writes, self.clock()
-        index = 0
+        due, index = started, 0
         while not self._stop.is_set():
-            due = due_at(started, index, rate)
             if seconds is not None and (
                 index / rate >= seconds or self.clock() - started >= seconds
             ):
@@ -137,6 +137,7 @@ class SteadyWriter:
                 continue
             await self.one_write()
             index += 1
+            due = next_due(due, interval=1 / rate, now=self.clock())
         return WriterRun(rate, self.writes - first, started, self.clock(), first)
 
     async def one_write(self) -> str:
