@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import statistics
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -313,7 +314,7 @@ class ControlPanel(StaticFallback):
     """Controls, a Run button, a progress bar, and a results table and chart kept up to date.
 
     ``experiment(choice, progress)`` is what Run does (default: ``lab.run``, one
-    migration); ``chart(history)`` draws the runs so far (default: rows/s bars).
+    migration); ``chart(history)`` draws the runs so far (default: :func:`runs_chart`).
     The controls always show the settings of the run the panel reports, whether it
     was clicked or run from code with a choice of its own.
     """
@@ -338,7 +339,7 @@ class ControlPanel(StaticFallback):
         self.lab = lab
         self.experiment = experiment
         self.title = title
-        self.chart_of: Chart = chart or (lambda runs: plots.throughput(runs, title="rows/s"))
+        self.chart_of: Chart = chart or runs_chart
         self.defaults = choice or Choice()
         self.history: list[Measurement] = []
         self.error: str | None = None  # the last run's error, if it failed
@@ -403,10 +404,20 @@ class ControlPanel(StaticFallback):
         self.status.value = html.escape(self.last_run()).replace(" = ", " = <b>") + "</b>"
         self.refresh()
         if show:
-            self.redisplay()
-            chart = Image(data=bytes(self.chart.value), format="png")  # type: ignore[no-untyped-call]
-            display(self.results(), chart)  # type: ignore[no-untyped-call]
+            self.show()
         return measurement
+
+    def show(self) -> None:
+        """Bring every shown copy of the panel up to date, and show the runs in this cell.
+
+        The runs go out as ordinary outputs, the table as HTML and the chart as a PNG,
+        which GitHub and an untrusted notebook draw too.
+        """
+        self.redisplay()
+        outputs: list[Any] = [self.results()]
+        if self.history:
+            outputs.append(Image(data=bytes(self.chart.value), format="png"))  # type: ignore[no-untyped-call]
+        display(*outputs)  # type: ignore[no-untyped-call]
 
     def last_run(self) -> str:
         """The last run in one line: ``asyncio/copy x2: 1,000 rows in 0.03 s = 35,839 rows/s``."""
@@ -461,6 +472,36 @@ class ControlPanel(StaticFallback):
         # keep the task, or it could be garbage-collected mid-run.
         self.task = asyncio.ensure_future(self.run(show=False))
         self.task.add_done_callback(_retrieve_exception)
+
+
+def runs_chart(runs: Sequence[Measurement], *, unit: str = "rows/s") -> Figure:
+    """One bar per run, in order, from zero; a dashed median where a setting ran more than once."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    fig, ax = plots.new_figure(width=max(5.5, 0.9 * len(runs) + 3.0))
+    rates = [run.rows_per_s for run in runs]
+    names = [f"{index}. {run.label}" for index, run in enumerate(runs, 1)]
+    bars = ax.bar(range(len(runs)), rates, color="tab:blue")
+    ax.bar_label(bars, labels=[f"{rate:,.0f}" for rate in rates], padding=2, fontsize=8)
+    handles: list[Any] = [Patch(color="tab:blue", label="one run")]
+    for label in dict.fromkeys(run.label for run in runs):
+        places = [i for i, run in enumerate(runs) if run.label == label]
+        if len(places) > 1:
+            median = statistics.median(rates[i] for i in places)
+            ax.hlines(median, places[0] - 0.4, places[-1] + 0.4, colors="black", linestyles="--")
+            handles.append(
+                Line2D([], [], color="black", linestyle="--", label=f"median of {len(places)} runs")
+            )
+    ax.set_xticks(range(len(runs)), names, rotation=20 if len(runs) > 3 else 0, ha="right")
+    ax.set_ylim(0, max([*rates, 1.0]) * 1.2)
+    ax.set_ylabel(unit)
+    ax.set_title(f"Every run so far ({unit}, higher is faster)", fontsize=10)
+    ax.legend(handles=list({h.get_label(): h for h in handles}.values()), fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    fig.tight_layout()
+    return fig
 
 
 def _shown(value: Any) -> str:

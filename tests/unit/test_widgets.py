@@ -273,3 +273,24 @@ def test_live_counters_not_on_screen_show_nothing_at_the_end(shown: Shown) -> No
     run_live_counters(LiveCounters())
     assert shown.displayed == []
     assert shown.updated == []
+
+
+def test_the_panel_chart_draws_every_run_even_with_the_same_settings() -> None:
+    runs = [Measurement("asyncio x2", 1_000, seconds) for seconds in (0.5, 0.4, 0.6)]
+    ax = widgets.runs_chart(runs).axes[0]
+    assert len(ax.patches) == 3
+    assert [label.get_text() for label in ax.get_xticklabels()][0] == "1. asyncio x2"
+    assert ax.get_ylim()[0] == 0
+    [median] = ax.collections  # the dashed median of the three runs
+    assert median.get_segments()[0][0][1] == pytest.approx(2_000)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["one run", "median of 3 runs"]
+
+
+async def test_show_puts_the_results_table_and_chart_in_the_cell(shown: Shown) -> None:
+    panel = ControlPanel(experiment=quick_experiment)
+    await panel.run(show=False)
+    await panel.run(show=False)
+    assert shown.displayed == []
+    panel.show()
+    [(objects, _)] = shown.displayed
+    assert len(objects[0]) == 2
