@@ -69,8 +69,8 @@ BATCH_SIZES = (10, 100, 500, 1_000, 2_000, 5_000, 10_000, 50_000)
 REDRAW_EVERY_S = 0.1
 #: What a reader without a live widget is told, in plain text and in the HTML card.
 LIVE_ONLY = (
-    "a live widget: it works once this cell runs in a trusted notebook "
-    "(File \u2192 Trust Notebook, or run the cell)"
+    "a live widget, drawn once this cell runs in a trusted notebook (run the cell, or trust "
+    "the notebook: Trust Notebook in the command palette, or `jupyter trust`)"
 )
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -343,6 +343,7 @@ class ControlPanel(StaticFallback):
         self.defaults = choice or Choice()
         self.history: list[Measurement] = []
         self.error: str | None = None  # the last run's error, if it failed
+        self._showed = False  # whether show() put the runs in a cell's outputs
         self.task: asyncio.Task[Measurement] | None = None  # the running click, kept alive
 
         every_option = _option_widgets(self.defaults)
@@ -413,6 +414,7 @@ class ControlPanel(StaticFallback):
         The runs go out as ordinary outputs, the table as HTML and the chart as a PNG,
         which GitHub and an untrusted notebook draw too.
         """
+        self._showed = True
         self.redisplay()
         outputs: list[Any] = [self.results()]
         if self.history:
@@ -446,10 +448,11 @@ class ControlPanel(StaticFallback):
         )
 
     def card_html(self) -> str:
+        below = "; its runs are shown below, as a table and a chart" if self._showed else ""
         lines = [
             f"Settings: {html.escape(self.settings_line())}",
             f"Last run: {html.escape(self.last_run())}",
-            f"<i>{html.escape(LIVE_ONLY)}; its results are shown below as a table and a chart.</i>",
+            f"<i>{html.escape(LIVE_ONLY)}{below}.</i>",
         ]
         return _card(self.title, lines)
 
@@ -479,9 +482,9 @@ def runs_chart(runs: Sequence[Measurement], *, unit: str = "rows/s") -> Figure:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    fig, ax = plots.new_figure(width=max(5.5, 0.9 * len(runs) + 3.0))
+    fig, ax = plots.new_figure(width=max(5.5, 1.3 * len(runs) + 2.5))
     rates = [run.rows_per_s for run in runs]
-    names = [f"{index}. {run.label}" for index, run in enumerate(runs, 1)]
+    names = [f"run {index}\n{run.label}" for index, run in enumerate(runs, 1)]
     bars = ax.bar(range(len(runs)), rates, color="tab:blue")
     ax.bar_label(bars, labels=[f"{rate:,.0f}" for rate in rates], padding=2, fontsize=8)
     handles: list[Any] = [Patch(color="tab:blue", label="one run")]
@@ -493,8 +496,9 @@ def runs_chart(runs: Sequence[Measurement], *, unit: str = "rows/s") -> Figure:
             handles.append(
                 Line2D([], [], color="black", linestyle="--", label=f"median of {len(places)} runs")
             )
-    ax.set_xticks(range(len(runs)), names, rotation=20 if len(runs) > 3 else 0, ha="right")
+    ax.set_xticks(range(len(runs)), names, fontsize=8)
     ax.set_ylim(0, max([*rates, 1.0]) * 1.2)
+    ax.yaxis.set_major_formatter("{x:,.0f}")
     ax.set_ylabel(unit)
     ax.set_title(f"Every run so far ({unit}, higher is faster)", fontsize=10)
     ax.legend(handles=list({h.get_label(): h for h in handles}.values()), fontsize=8)

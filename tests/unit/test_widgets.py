@@ -218,10 +218,12 @@ async def test_a_shown_panel_gets_its_new_card_after_a_run_from_code(shown: Show
     assert first["raw"]
     assert WIDGET_VIEW in bundle
     assert "no run yet" in bundle["text/html"]
+    assert "shown below" not in bundle["text/html"]
     await panel.run(Choice(workers=3))
     ((updated,), again) = shown.updated[-1]
     assert again["display_id"] == first["display_id"]
     assert "asyncio x3" in updated["text/html"]
+    assert "its runs are shown below, as a table and a chart" in updated["text/html"]
     assert "asyncio x3" in updated["text/plain"]
 
 
@@ -279,7 +281,7 @@ def test_the_panel_chart_draws_every_run_even_with_the_same_settings() -> None:
     runs = [Measurement("asyncio x2", 1_000, seconds) for seconds in (0.5, 0.4, 0.6)]
     ax = widgets.runs_chart(runs).axes[0]
     assert len(ax.patches) == 3
-    assert [label.get_text() for label in ax.get_xticklabels()][0] == "1. asyncio x2"
+    assert ax.get_xticklabels()[0].get_text() == "run 1\nasyncio x2"
     assert ax.get_ylim()[0] == 0
     [median] = ax.collections  # the dashed median of the three runs
     assert median.get_segments()[0][0][1] == pytest.approx(2_000)
