@@ -466,9 +466,9 @@ class ControlPanel(StaticFallback):
 
     def refresh(self) -> None:
         """Redraw the results table and chart from :attr:`history`."""
-        self.table.value = self.results()._repr_html_()
-        if self.history:
+        if self.history:  # the chart first: a new table row then means both are drawn
             self.chart.value = plots.figure_png(self.figure())
+        self.table.value = self.results()._repr_html_()
 
     def _on_click(self, _button: Any) -> None:
         # Button callbacks are synchronous: schedule the run on the kernel's loop and

@@ -28,9 +28,9 @@ from migrationkit.workshop.seeding import UserFactory, seed_users
 
 #: The batch sizes the lesson times: one document per request up to ten thousand.
 BATCH_SIZES = (1, 10, 100, 1_000, 10_000)
-#: A batch size inserts at most this many requests' worth of users (batch 1: 500 users),
+#: A batch size inserts at most this many requests' worth of users (batch 1: 200 users),
 #: enough to time it without spending minutes on the slowest setting.
-MAX_REQUESTS = 500
+MAX_REQUESTS = 200
 #: ``seed_users``' own batch size, read from its signature so the text stays true.
 PACKAGE_BATCH = int(inspect.signature(seed_users).parameters["batch_size"].default)
 #: A share of a document's time above this was the request's fixed cost: requests bound it.
