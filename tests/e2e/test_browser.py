@@ -4,7 +4,9 @@ Starts JupyterLab from this environment on loopback, opens ``notebooks/00_setup.
 in Debian's Chromium driven by Playwright, runs every cell from the Run menu, moves the
 control panel's workers slider, clicks Run, and checks what the page shows: the progress
 bar full and a new row in the results table. The screenshot it leaves in
-``artifacts/jupyterlab-panel.png`` is what a learner sees at that point.
+``artifacts/jupyterlab-panel.png`` is what a learner sees at that point. Before anything
+runs, the same notebook as stored is what a fresh clone shows (untrusted): the panel's
+card and its runs' table and chart, in ``artifacts/jupyterlab-untrusted-panel.png``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from migrationkit.workshop.lessons import ROWS_ENV, notebook_rows
+from migrationkit.workshop.lessons import ROWS_ENV
+from migrationkit.workshop.lessons.overlap import lesson_rows
 from tests.e2e.lab_server import JupyterLab, start_jupyterlab
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -26,6 +29,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "notebooks/00_setup.ipynb"
 SCREENSHOT = ROOT / "artifacts" / "jupyterlab-panel.png"
+UNTRUSTED_SCREENSHOT = ROOT / "artifacts" / "jupyterlab-untrusted-panel.png"
+#: The notebook's panel migrates the lessons' users three times before anyone clicks.
+RUNS_IN_THE_NOTEBOOK = 3
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -39,7 +45,7 @@ CHROMIUM_ARGS = [
 ]
 #: Milliseconds: any one page action or check (Playwright's own default for a check is
 #: 5 s, too short on a busy 2-core machine), running the whole notebook (servers start,
-#: 1,000 users seeded and migrated), and one clicked migration.
+#: the lessons' users seeded and migrated three times), and one clicked migration.
 PAGE_TIMEOUT_MS = 30_000
 RUN_ALL_TIMEOUT_MS = 90_000
 CLICKED_RUN_TIMEOUT_MS = 30_000
@@ -152,12 +158,13 @@ def test_the_setup_notebook_runs_in_jupyterlab_and_its_panel_migrates_on_click(
     expect(panel).to_have_count(0)
 
     menu_command(page, "Run", "runmenu:run-all")
-    # The last cell prints once the notebook's own run (`await panel.run()`) is done.
+    # The cell after the panel prints once the notebook's own runs are done.
     expect(outputs(page, "every document arrived: True")).to_be_visible(timeout=RUN_ALL_TIMEOUT_MS)
-    # The test run's size reached the kernel (the stored output says 50,000).
-    expect(outputs(page, f"{ROWS_ENV} → {notebook_rows():,} records")).to_be_visible()
+    # The test run's size reached the kernel (the stored output says 20,000).
+    rows = lesson_rows()
+    expect(outputs(page, f"{ROWS_ENV} → {rows:,} records")).to_be_visible()
     expect(panel).to_have_count(1)
-    expect(result_rows(panel)).to_have_count(1)
+    expect(result_rows(panel)).to_have_count(RUNS_IN_THE_NOTEBOOK)
 
     slider = panel.locator(".widget-hslider").filter(has_text="workers")
     slider.scroll_into_view_if_needed()
@@ -166,19 +173,19 @@ def test_the_setup_notebook_runs_in_jupyterlab_and_its_panel_migrates_on_click(
     expect(slider.locator(".widget-readout")).to_have_text("3")
 
     panel.locator("button.widget-button", has_text="Run").click()
-    clicked = result_rows(panel).nth(1)
+    clicked = result_rows(panel).nth(RUNS_IN_THE_NOTEBOOK)
     expect(clicked).to_be_visible(timeout=CLICKED_RUN_TIMEOUT_MS)
     expect(clicked.locator("td").nth(0)).to_have_text("asyncio/copy x3")
-    expect(clicked.locator("td").nth(1)).to_have_text("1,000")
+    expect(clicked.locator("td").nth(1)).to_have_text(f"{rows:,}")
     expect(panel.locator(".widget-html", has_text="rows in")).to_contain_text(
-        "asyncio/copy x3: 1,000 rows in"
+        f"asyncio/copy x3: {rows:,} rows in"
     )
     # The bar is drawn as width = value / max: full means value == max.
     bar = panel.locator(".widget-hprogress .progress-bar")
     expect(bar).to_have_attribute("style", re.compile(r"width: 100%"))
     expect(bar).to_have_class(re.compile(r"progress-bar-success"))
     progress_row = panel.locator(".widget-hbox").filter(has=page.locator(".widget-hprogress"))
-    expect(progress_row).to_contain_text("asyncio/copy: 1,000 / 1,000 rows")
+    expect(progress_row).to_contain_text(f"asyncio/copy: {rows:,} / {rows:,} rows")
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     panel.evaluate("element => element.scrollIntoView({block: 'start'})")  # chart in view too
@@ -186,6 +193,34 @@ def test_the_setup_notebook_runs_in_jupyterlab_and_its_panel_migrates_on_click(
     assert SCREENSHOT.stat().st_size > 0
     # Autosave is off and checkpoints go to the temporary directory: nothing was written.
     assert folder_state(ROOT / "notebooks") == notebooks_before
+
+
+def test_a_fresh_clone_shows_the_stored_panel_as_its_card_table_and_chart(
+    jupyterlab: JupyterLab, browser: BrowserContext
+) -> None:
+    """Nothing runs: the stored outputs, in a notebook this Jupyter has never trusted."""
+    page = browser.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    open_notebook(page, jupyterlab)
+    card = page.locator(".jp-OutputArea-output[data-mime-type='text/html']").filter(
+        has=page.locator("b", has_text="First migration")
+    )
+    expect(card).to_have_count(1)
+    expect(card).to_contain_text("Last run: asyncio/copy x2:")
+    expect(card).to_contain_text("a live widget, drawn once this cell runs in a trusted notebook")
+    expect(page.locator(".widget-vbox")).to_have_count(0)  # no live widget was drawn
+    expect(outputs(page, "VBox(children")).to_have_count(0)
+    cell = page.locator(".jp-CodeCell").filter(has=card)
+    expect(cell.locator(".jp-RenderedHTMLCommon table tbody tr")).to_have_count(
+        RUNS_IN_THE_NOTEBOOK
+    )
+    chart = cell.locator(".jp-RenderedImage img")
+    expect(chart).to_have_count(1)
+    chart.scroll_into_view_if_needed()
+    expect(chart).to_be_visible()
+    UNTRUSTED_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    card.evaluate("element => element.scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(UNTRUSTED_SCREENSHOT))
 
 
 EXERCISES = ROOT / "notebooks" / "exercises"

@@ -74,7 +74,8 @@ async def find_servers(settings: Settings | None = None) -> tuple[Endpoints | No
             "then `python -m migrationkit servers start`"
         )
         return None, Check(where, False, str(exc), fix)
-    return endpoints, Check(where, True, repr(endpoints))
+    addresses = "; ".join(" ".join(line.split()) for line in endpoints.describe().splitlines())
+    return endpoints, Check(where, True, addresses)
 
 
 async def check_mongo(uri: str) -> Check:
