@@ -21,7 +21,6 @@ from migrationkit._source.changes import fold_changes, parse_event
 from migrationkit.workshop.lessons.following.charts import follow_chart, rates_chart
 from migrationkit.workshop.lessons.following.lesson import (
     BURST_S,
-    CHECK_HISTORY,
     FOLLOW_S,
     KEPT_PACE,
     KEPT_UP_S,
@@ -73,7 +72,6 @@ from migrationkit.workshop.lessons.following.writer import (
 
 __all__ = [
     "BURST_S",
-    "CHECK_HISTORY",
     "FOLLOW_S",
     "KEPT_PACE",
     "KEPT_UP_S",

@@ -39,11 +39,6 @@ KEPT_UP_S = 2.0
 FLAT_DELAY = 1.5
 #: The writer kept its pace when it made at least this share of the writes it was asked for.
 KEPT_PACE = 0.9
-#: The follower's per-batch check that the server still keeps the history it resumes
-#: from. Off in the lesson: on the embedded SecantusDB it reads the whole oplog (every
-#: lesson's seeding is in it) and holds up every write meanwhile, for seconds per batch;
-#: the lesson's follower runs for minutes only. ``migrate --follow`` keeps it on.
-CHECK_HISTORY = False
 #: Longest a lesson waits for the follower to load or catch up.
 WAIT_TIMEOUT_S = 300.0
 

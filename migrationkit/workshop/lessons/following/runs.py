@@ -19,7 +19,6 @@ from migrationkit._source.stream import SourceCollection
 from migrationkit.workshop.lessons import overlap
 from migrationkit.workshop.lessons.following.lesson import (
     BURST_S,
-    CHECK_HISTORY,
     RATES,
     REPEATS,
     WAIT_TIMEOUT_S,
@@ -48,10 +47,10 @@ class Following:
         *,
         recorder: FollowRecorder | None = None,
         max_wait_s: float = FollowOptions.max_wait_s,
-        check_history: bool = CHECK_HISTORY,
+        safe_lag_s: float = FollowOptions.safe_lag_s,
     ) -> None:
         self.customers = customers
-        self.max_wait_s, self.check_history = max_wait_s, check_history
+        self.max_wait_s, self.safe_lag_s = max_wait_s, safe_lag_s
         self.recorder = recorder or FollowRecorder()
         self.run = Migration(
             customers.settings,
@@ -74,7 +73,7 @@ class Following:
         )
         await self.run.__aenter__()
         options = FollowOptions(
-            stop=self._stop, max_wait_s=self.max_wait_s, check_history=self.check_history
+            stop=self._stop, max_wait_s=self.max_wait_s, safe_lag_s=self.safe_lag_s
         )
         self.task = asyncio.ensure_future(self.run.migrate(follow=options))
 
