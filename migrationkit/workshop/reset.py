@@ -2,7 +2,7 @@
 
 It starts (or reuses) the servers; drops the users collection and table, every
 ``*_users`` one the notebooks made along the way and their companions such as
-``users_rejected`` (whatever exists at the time); then seeds the same users as every
+``users_rejected``, and every lesson's own ``nbNN_*`` data (whatever exists at the time); then seeds the same users as every
 other learner has: same count, same seed, same documents.
 """
 
@@ -44,11 +44,14 @@ class WorkshopReset:
 
 
 def is_workshop_name(name: str, base: str) -> bool:
-    """Whether ``name`` has ``base`` as a whole ``_``-separated word.
+    """Whether ``name`` has ``base`` as a whole ``_``-separated word, or is a lesson's.
 
     With ``base="users"``: ``users`` itself, the notebooks' copies (``bench_users``,
-    ``nb2_users``) and what goes with any of them (``users_rejected``).
+    ``nb2_users``) and what goes with any of them (``users_rejected``); and what a lesson
+    made under its own prefix (``nb08_orders__items``, ``nb09_customers``).
     """
+    if re.fullmatch(r"nb\d+_\w+", name):
+        return True
     return re.fullmatch(rf"(?:\w+_)?{re.escape(base)}(?:_\w+)?", name) is not None
 
 

@@ -24,6 +24,9 @@ def test_reset_seeds_a_hundred_thousand_users_with_seed_0_by_default() -> None:
         ("superusers", False),
         ("users2", False),
         ("bench_original", False),
+        ("nb09_customers", True),
+        ("nb08_jsonb_orders__items", True),
+        ("nb_notes", False),
     ],
 )
 def test_workshop_names_are_those_with_users_as_a_whole_word(name: str, dropped: bool) -> None:
