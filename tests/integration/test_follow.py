@@ -72,9 +72,11 @@ async def db_users(settings: Settings) -> Any:
     await connection.close()
 
 
+@pytest.mark.parametrize("driver", ["motor", "pymongo"])
 async def test_changes_after_the_load_end_in_the_target_as_in_the_source(
-    settings: Settings, mapping: TableMapping, customers: list[dict[str, Any]], db: Any
+    make_settings: Any, mapping: TableMapping, customers: list[dict[str, Any]], db: Any, driver: str
 ) -> None:
+    settings = make_settings(mongo_driver=driver)
     async with source_collection(settings) as source, followed(settings, mapping) as run:
         await run.following()
         await random_changes(source.collection, list(range(COUNT)), count=300, seed=1)
