@@ -268,7 +268,10 @@ def outcome(
     """The fidelity table's words: ``exact`` (in its column), ``set aside`` (its column
     NULL, the catch-all exact), or ``differs``. Without ``key_order``, objects compare
     regardless of it (flattened objects' keys become columns, which do not keep it)."""
-    if not same_value(at(landed.restored, path), source, key_order=key_order):
+    restored = at(landed.restored, path)
+    if restored is _ABSENT:
+        return "missing"
+    if not same_value(restored, source, key_order=key_order):
         return "differs"
     kept = at(landed.catch_all, path)  # the whole value, not the nulls a flattened one records
     if source is not None and kept is not _ABSENT and same_value(kept, source, key_order=key_order):
@@ -306,7 +309,9 @@ def differing_fields(
         fields = sorted(
             key
             for key in (set(document) - {"_id"}) | set(restored)
-            if not same_value(restored.get(key), document.get(key), key_order=key_order)
+            if key not in restored
+            or key not in document
+            or not same_value(restored[key], document[key], key_order=key_order)
         )
         if fields:
             found[role] = fields
