@@ -24,7 +24,7 @@ from migrationkit._errors import (
 )
 from migrationkit._mapping.infer import Inference, Nested
 from migrationkit._observe.progress import NullProgress, Progress, TqdmProgress
-from migrationkit._run.inference import DEFAULT_SAMPLE, infer_collection
+from migrationkit._run.inference import DEFAULT_SAMPLE, infer_collection, target_table
 from migrationkit._servers.resolve import resolve_endpoints
 from migrationkit._settings.profiles import ResolvedSettings
 
@@ -74,14 +74,6 @@ def add_infer_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     infer.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
-def target_table(resolved: ResolvedSettings) -> str:
-    """``pg_table`` if it was set, else the collection's name (not the ``users`` default)."""
-    settings = resolved.settings
-    origin = resolved.origins.get("pg_table")
-    chosen = origin is not None and origin.kind != "default"
-    return settings.pg_table if chosen else settings.mongo_collection
-
-
 def next_command(path: Path) -> str:
     """The command that migrates with the mapping written to ``path``."""
     return f"migrationkit migrate --mapping {shlex.quote(str(path))}"
@@ -104,7 +96,7 @@ async def cmd_infer(args: argparse.Namespace, resolved: ResolvedSettings) -> Non
         uri,
         sample=sample,
         nested=args.nested,
-        table=target_table(resolved),
+        table=target_table(settings),
         progress=progress,
         announce=None if quiet else _to_stderr,
     )

@@ -32,6 +32,7 @@ only where it is not:
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 import uuid
@@ -272,6 +273,11 @@ def _enc_float(value: float) -> Any:
     return value
 
 
+def _plain_key(key: str) -> bool:
+    """Whether an ASCII key goes to jsonb as it is (no ``$`` to double, no NUL to escape)."""
+    return key[:1] != "$" and "\x00" not in key
+
+
 def _enc_key(raw: Any) -> str:
     if not isinstance(raw, str):
         raise UnfitValue(f"a document key must be a string, not {type(raw).__name__}")
@@ -284,14 +290,14 @@ def _enc_key(raw: Any) -> str:
 
 
 def _enc_object(value: Mapping[str, Any]) -> dict[str, Any]:
-    # The hot path of every jsonb column. Documents of a collection share their key sets,
-    # so what the keys become (escaped or not, in jsonb's order or not) is worked out once
-    # per key set; plain values are then handled inline, without a call per item.
+    # The general path (the text path, :func:`_object_text`, writes the same as JSON).
+    # Documents of a collection share their key sets, so what the keys become (escaped
+    # or not, in jsonb's order or not) is worked out once per key set.
     keys = tuple(value)
     plan = _KEY_PLANS.get(keys)
     if plan is None:
         plan = _key_plan(keys)
-    emitted, in_order = plan
+    emitted, in_order = plan[0], plan[1]
     out: dict[str, Any] = {}
     for key, item in zip(emitted, value.values(), strict=True):
         kind = type(item)
@@ -308,23 +314,39 @@ def _enc_object(value: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-_KEY_PLANS: dict[tuple[Any, ...], tuple[tuple[str, ...], bool]] = {}
+#: A key set's plan: the keys as jsonb gets them, whether jsonb keeps them in this
+#: order, and the JSON text around its values: ``{"k1":``, ``,"k2":``, … and the close
+#: (``}``, or the ``$keys`` list then ``}``).
+_KeyPlan = tuple[tuple[str, ...], bool, tuple[str, ...], str]
+
+_KEY_PLANS: dict[tuple[Any, ...], _KeyPlan] = {}
 _MAX_KEY_PLANS = 4096  # maps keyed by ids have a key set per document: bound the cache
 
+#: How ``json`` writes a string (``ensure_ascii=False``): quoted, with its escapes.
+_quote: Callable[[str], str] = json.encoder.encode_basestring
 
-def _key_plan(keys: tuple[Any, ...]) -> tuple[tuple[str, ...], bool]:
-    """The keys as jsonb gets them, and whether jsonb keeps them in this order.
+
+def _key_plan(keys: tuple[Any, ...]) -> _KeyPlan:
+    """The plan of a key set (see :data:`_KeyPlan`), kept for the next object of that shape.
 
     jsonb orders keys by UTF-8 length, then bytewise (code point order is UTF-8 order).
     """
-    emitted = tuple(_enc_key(key) for key in keys)
-    sizes = [len(key.encode("utf-8")) for key in emitted]
-    in_order = all(
-        (sizes[i], emitted[i]) < (sizes[i + 1], emitted[i + 1]) for i in range(len(keys) - 1)
-    )
+    if all(type(key) is str and key.isascii() and _plain_key(key) for key in keys):
+        emitted = keys  # the common case, quick: maps keyed by ids miss the cache
+        in_order = all((len(a), a) < (len(b), b) for a, b in itertools.pairwise(keys))
+    else:
+        emitted = tuple(_enc_key(key) for key in keys)
+        sizes = [len(key.encode("utf-8")) for key in emitted]
+        in_order = all(
+            (sizes[i], emitted[i]) < (sizes[i + 1], emitted[i + 1]) for i in range(len(keys) - 1)
+        )
+    quoted = list(map(_quote, emitted))
+    prefixes = tuple(f"{',' if i else '{'}{key}:" for i, key in enumerate(quoted))
+    close = "}" if in_order else f',"$keys":[{",".join(quoted)}]}}'
+    plan = (emitted, in_order, prefixes, close)
     if len(_KEY_PLANS) < _MAX_KEY_PLANS:  # full: the shapes seen first stay, the rest is computed
-        _KEY_PLANS[keys] = (emitted, in_order)
-    return emitted, in_order
+        _KEY_PLANS[keys] = plan
+    return plan
 
 
 def _enc_array(value: Iterable[Any]) -> list[Any]:
@@ -344,13 +366,18 @@ def _enc_array(value: Iterable[Any]) -> list[Any]:
 
 
 def _enc_datetime(value: datetime) -> dict[str, Any]:
+    return {"$date": _iso_date(value)}
+
+
+def _iso_date(value: datetime) -> str:
+    """ISO 8601 to the millisecond (microsecond if it has them); ``Z`` when aware."""
     spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
     zone = value.tzinfo
     if zone is None:
-        return {"$date": value.isoformat(timespec=spec)}
+        return value.isoformat(timespec=spec)
     if zone is not _BSON_UTC and zone is not UTC:
         value = value.astimezone(UTC)
-    return {"$date": value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"}
+    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
 def _enc_binary(value: bytes) -> dict[str, Any]:
@@ -382,8 +409,7 @@ def decimal_text(value: Decimal128) -> str:
 
     (``str(Decimal128)`` itself drops the sign of NaN and sNaN.)
     """
-    bid = value.bid
-    high = int.from_bytes(bid[8:], "little")
+    high, low = value.__getstate__()  # the two 64-bit halves of the BID encoding
     sign = "-" if high >> 63 else ""
     if (high & _NAN_MASK) == _NAN_MASK:
         return sign + ("sNaN" if (high & _SNAN_MASK) == _SNAN_MASK else "NaN")
@@ -392,7 +418,7 @@ def decimal_text(value: Decimal128) -> str:
     if (high & _FORM_2_MASK) == _FORM_2_MASK:  # a coefficient above 10**34: zero
         return str(value.to_decimal())
     exponent = ((high >> 49) & 0x3FFF) - 6176
-    digits = str(((high & 0x1FFFFFFFFFFFF) << 64) | int.from_bytes(bid[:8], "little"))
+    digits = str(((high & 0x1FFFFFFFFFFFF) << 64) | low)
     adjusted = exponent + len(digits) - 1
     if exponent <= 0 and adjusted >= -6:
         if exponent == 0:
@@ -456,12 +482,119 @@ def _encode(value: Any) -> Any:
 
 
 # Built once: json.dumps/json.loads with options build a new encoder or decoder per call.
-_JSON_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+# What _encode builds is a fresh tree, never circular: no need to check.
+_JSON_ENCODE = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+).encode
+
+
+# -- lossless jsonb as text: the hot path of every jsonb column ------------------------------
+#
+# The text ``json`` writes of what :func:`_encode` builds, written directly: no dicts and
+# lists built only to be serialized, each key set's keys (and ``$keys`` list) quoted once
+# per shape instead of once per object, the common types inline. Any other type takes
+# the general path. (tests/unit/test_mapping_types.py checks that both write the same.)
+
+_INT32_LOW, _INT32_HIGH = _INT32
+
+
+def _object_text(value: Mapping[str, Any]) -> str:
+    if not value:
+        return "{}"
+    keys = tuple(value)
+    plan = _KEY_PLANS.get(keys)
+    if plan is None:
+        plan = _key_plan(keys)
+    parts: list[str] = []
+    append = parts.append
+    for prefix, item in zip(plan[2], value.values(), strict=True):
+        append(prefix)
+        kind = type(item)
+        if kind is str:
+            append(_quote(item) if item.isascii() and "\x00" not in item else _str_text(item))
+        elif kind is int:
+            append(int.__repr__(item) if _INT32_LOW <= item < _INT32_HIGH else _int_text(item))
+        elif kind is dict:
+            append(_object_text(item))
+        elif kind is list:
+            append(_array_text(item))
+        elif kind is bool:
+            append("true" if item else "false")
+        elif item is None:
+            append("null")
+        else:
+            append(_text(item))
+    append(plan[3])
+    return "".join(parts)
+
+
+def _array_text(value: Iterable[Any]) -> str:
+    parts: list[str] = []
+    append = parts.append
+    for item in value:
+        kind = type(item)
+        if kind is str:
+            append(_quote(item) if item.isascii() and "\x00" not in item else _str_text(item))
+        elif kind is int:
+            append(int.__repr__(item) if _INT32_LOW <= item < _INT32_HIGH else _int_text(item))
+        elif kind is dict:
+            append(_object_text(item))
+        elif kind is list:
+            append(_array_text(item))
+        elif kind is bool:
+            append("true" if item else "false")
+        elif item is None:
+            append("null")
+        else:
+            append(_text(item))
+    return f"[{','.join(parts)}]"
+
+
+def _str_text(value: str) -> str:
+    if storable_text_problem(value) is None:
+        return _quote(value if type(value) is str else str(value))
+    return f'{{"$escaped":{_quote(_escape(value))}}}'
+
+
+def _int_text(value: int) -> str:
+    if _INT32_LOW <= value < _INT32_HIGH:
+        return int.__repr__(value)
+    return _JSON_ENCODE(_enc_int(value))
+
+
+def _float_text(value: float) -> str:
+    text = repr(value)
+    if "e" in text or "n" in text or text == "-0.0":  # exponent, inf, nan, or -0.0
+        return f'{{"$numberDouble":"{_DOUBLE_NAMES.get(text, text)}"}}'
+    return text
+
+
+_TEXT_WRITERS: dict[type, Callable[[Any], str]] = {
+    str: _str_text,
+    int: _int_text,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "null",
+    float: _float_text,
+    Int64: lambda value: f'{{"$numberLong":"{int(value)}"}}',
+    dict: _object_text,
+    list: _array_text,
+    tuple: _array_text,
+    ObjectId: lambda value: f'{{"$oid":"{value}"}}',
+    Decimal128: lambda value: f'{{"$numberDecimal":"{decimal_text(value)}"}}',
+    datetime: lambda value: f'{{"$date":"{_iso_date(value)}"}}',
+}
+
+
+def _text(value: Any) -> str:
+    writer = _TEXT_WRITERS.get(type(value))
+    if writer is not None:
+        return writer(value)
+    return _JSON_ENCODE(_encode(value))
 
 
 def to_jsonb(value: Any) -> str:
     """JSON text that survives PostgreSQL ``jsonb`` and decodes to the same BSON value."""
-    return _JSON_ENCODE(_encode(value))
+    return _text(value)
 
 
 def _dec_binary(payload: Mapping[str, str]) -> Any:
@@ -589,7 +722,7 @@ def _to_uuid(value: Any, kind: str) -> Any:
 
 
 def _to_jsonb(value: Any, kind: str) -> Any:
-    return to_jsonb(value)
+    return _text(value)
 
 
 def _same(value: Any, kind: str) -> Any:

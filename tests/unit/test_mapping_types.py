@@ -15,15 +15,18 @@ from bson import Binary, Code, DBRef, Decimal128, Int64, MaxKey, MinKey, ObjectI
 from bson.binary import UuidRepresentation
 from bson.datetime_ms import DatetimeMS
 
+from migrationkit._mapping import types
 from migrationkit._mapping.spec import BSON_TYPES, PG_TYPE_HOLDS
 from migrationkit._mapping.types import (
     DEFAULT_PG_TYPE,
     MAPPING_BSON_OPTIONS,
     TYPE_MAP,
     UnfitValue,
+    _encode,
     bson_type,
     column_converter,
     comparable,
+    decimal_text,
     format_type_map,
     from_column,
     from_jsonb,
@@ -33,6 +36,7 @@ from migrationkit._mapping.types import (
     widen,
 )
 from migrationkit._target.fidelity import SAMPLES
+from migrationkit.workshop.samples import CustomerFactory
 
 SAMPLE_IDS = [label for label, _ in SAMPLES]
 SAMPLE_VALUES = [value for _, value in SAMPLES]
@@ -286,6 +290,64 @@ def test_uuid_and_subtype_4_binary_keep_their_python_type() -> None:
 def test_an_object_already_in_jsonb_order_needs_no_key_list() -> None:
     assert "$keys" not in to_jsonb({"a": 1, "b": 2, "aa": 3})
     assert "$keys" in to_jsonb({"b": 1, "a": 2})
+
+
+class _Text(str):
+    """A str subclass: not the fast path's exact ``str``."""
+
+
+#: Containers of every kind of value the text path writes inline, and of those it does not.
+CONTAINERS: dict[str, Any] = {
+    "every sample in an object": dict(SAMPLES),
+    "every sample in an array": SAMPLE_VALUES,
+    "every sample in a tuple": tuple(SAMPLE_VALUES),
+    "keys to escape, double or order": {"zz": 1, "$set": {"$$": [Int64(2)]}, "é": "à", "": 0},
+    "keys jsonb cannot hold": {"a\x00": 1, "\udcff": [2], "$\udcff": {"b": 3}},
+    "int32 and int64 edges": [2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**63 - 1, -(2**63)],
+    "int64 in an object": {"a": 2**31, "b": -(2**31) - 1, "c": 2**31 - 1, "d": -(2**63)},
+    "strings to quote": ['a"b', "back\\slash", "tab\t", "\x7f", "é", "a\x00b", _Text("sub")],
+    "doubles to wrap": {"a": -0.0, "b": [float("nan"), 1e-7, 1e16, 2.5]},
+    "dates": [datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC), datetime(2024, 1, 2), DatetimeMS(0)],
+    "dates in another zone": [datetime(2024, 1, 2, tzinfo=timezone(timedelta(hours=2)))],
+    "mappings that are not dicts": [DBRef("c", 1, "db", extra=2), bson.SON([("b", 1), ("a", 2)])],
+    "code with a scope of values": {"f": Code("x", {"b": Decimal128("1.0"), "a": [None]})},
+    "empty ones": {"o": {}, "a": [], "t": (), "nested": [{}, [[]]]},
+    "deep": {"a": [{"b": [{"c": [{"d": Decimal128("-0")}]}]}]},
+}
+
+
+def _through_the_general_path(value: Any) -> str:
+    return json.dumps(_encode(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+@pytest.mark.parametrize("value", [*SAMPLE_VALUES, *CONTAINERS.values()],
+                         ids=[*SAMPLE_IDS, *CONTAINERS])  # fmt: skip
+def test_the_text_path_writes_what_json_writes_of_the_extended_json_form(value: Any) -> None:
+    assert to_jsonb(value) == _through_the_general_path(value)
+
+
+def test_nested_customers_are_written_as_the_general_path_writes_them() -> None:
+    for document in CustomerFactory(seed=5).customers(200):
+        assert to_jsonb(document) == _through_the_general_path(document)
+
+
+def test_key_sets_beyond_the_cache_are_written_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    documents = [{"b": {"y": 1, "x": [2]}, "a": {"$k": 3}}, {"id1": 1, "id0": 2}]
+    cached = [to_jsonb(document) for document in documents]
+    monkeypatch.setattr(types, "_KEY_PLANS", {})
+    monkeypatch.setattr(types, "_MAX_KEY_PLANS", 0)  # a full cache: every plan worked out again
+    assert [to_jsonb(document) for document in documents] == cached
+    assert types._KEY_PLANS == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1.50", "0.00", "-0", "0E-6176", "1E+5", "-1.2E-40", "0.000001", "1E-7", "12345678901234567",
+     "9.999999999999999999999999999999999E+6144", "NaN", "-NaN", "sNaN", "-sNaN", "Infinity",
+     "-Infinity"],
+)  # fmt: skip
+def test_decimal_text_is_the_exact_decimal_with_the_sign_of_nan_kept(text: str) -> None:
+    assert decimal_text(Decimal128(text)) == str(Decimal128(text).to_decimal())
 
 
 # -- columns ------------------------------------------------------------------------------
