@@ -30,7 +30,11 @@ def process_tree(root: int) -> list[int]:
     while pending:
         pid = pending.pop()
         found.append(pid)
-        for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:  # a process may exit between being listed and being read
+            listed = list(Path(f"/proc/{pid}/task").glob("*/children"))
+        except OSError:
+            continue
+        for children in listed:
             try:
                 pending.extend(int(child) for child in children.read_text().split())
             except OSError:
