@@ -431,8 +431,8 @@ class _HistoryCheck:
       (100,000 entries by default) written within those seconds, several times the
       write rate measured on it (docs/change_streams.md). The position moves on
       unchecked;
-    - a follower further behind checks, beside its work and at most every
-      ``history_check_s``: pruning removes the oldest entries first, so if the oldest
+    - a follower further behind checks, beside its work, once every ``history_check_s``
+      (from its start): pruning removes the oldest entries first, so if the oldest
       entry kept is not newer than the last position known safe, nothing after it was
       pruned before the follower read it. A failed check stops the follower at its next
       batch with :class:`ChangeHistoryLostError`.
@@ -441,7 +441,7 @@ class _HistoryCheck:
     def __init__(self, source: SourceCollection, position: Timestamp) -> None:
         self._source = source
         self._safe = position
-        self._last_check = -float("inf")
+        self._last_check = time.monotonic()  # the first check too waits an interval
         self._task: asyncio.Future[None] | None = None
         self._needed: bool | None = None
 

@@ -80,7 +80,7 @@ class FakeSource:
         return self.silent
 
 
-OFTEN = FollowOptions(safe_lag_s=10, history_check_s=0)
+OFTEN = FollowOptions(safe_lag_s=10, history_check_s=0.0)
 
 
 async def settle() -> None:
@@ -131,14 +131,31 @@ async def test_a_server_that_fails_lost_streams_itself_is_not_scanned() -> None:
     assert source.client.asked == 0
 
 
-async def test_the_history_is_checked_at_most_once_an_interval() -> None:
+async def test_a_lagging_follower_waits_an_interval_before_scanning_the_oplog() -> None:
     check, source = history(Timestamp(50, 0))
     rarely = FollowOptions(safe_lag_s=10, history_check_s=3600)
     for second in range(120, 125):
         check.after_batch(rarely, position(caught_up_to=Timestamp(second, 0)), lag_s=30)
         await settle()
     await check.close()
-    assert source.client.asked == 1
+    assert source.client.asked == 0
+
+
+async def test_one_check_runs_at_a_time() -> None:
+    check, source = history(Timestamp(50, 0))
+    started: list[int] = []
+
+    async def never_answers(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        started.append(1)
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    source.client.find_one = never_answers  # type: ignore[method-assign]
+    for second in range(120, 125):
+        check.after_batch(OFTEN, position(caught_up_to=Timestamp(second, 0)), lag_s=30)
+        await settle()
+    assert started == [1]  # the first check is still waiting; no second one began
+    await check.close()
 
 
 async def test_what_stopped_the_stream_reader_is_raised_to_the_follower() -> None:
