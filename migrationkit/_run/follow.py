@@ -99,10 +99,13 @@ class FollowStatus:
     #: Reason → the documents set aside for it (how many, the first ``_id``s).
     rejections: dict[str, RejectionGroup] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    #: When the follower stopped (``None`` while it runs).
+    stopped: float | None = None
 
     @property
     def elapsed_s(self) -> float:
-        return time.perf_counter() - self.started
+        """Seconds followed: until it stopped, or until now while it runs."""
+        return (self.stopped or time.perf_counter()) - self.started
 
     @property
     def events_per_s(self) -> float:
@@ -221,6 +224,7 @@ class Follower:
                     reader.cancel()
                     await asyncio.gather(reader, return_exceptions=True)
         finally:
+            self.status.stopped = time.perf_counter()
             await self._history.close()
         return self.status
 

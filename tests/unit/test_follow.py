@@ -208,3 +208,9 @@ def test_the_lag_and_the_changes_applied_are_prometheus_metrics() -> None:
     assert registry.get_sample_value("migrationkit_follow_changes_applied_total") == 40
     assert registry.get_sample_value("migrationkit_follow_lag_seconds") == 1.5
     assert registry.get_sample_value("migrationkit_follow_events_waiting") == 0
+
+
+def test_a_stopped_follower_s_time_is_until_it_stopped() -> None:
+    status = FollowStatus(events_applied=100, started=10.0, stopped=12.0)
+    assert status.elapsed_s == 2.0
+    assert status.events_per_s == 50.0
