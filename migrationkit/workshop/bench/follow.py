@@ -205,12 +205,17 @@ async def _raw_drain(source: SourceCollection, token: Any, end: Timestamp) -> tu
         opened = await opened
     async with opened as stream:
         started = time.perf_counter()
+        asked: Timestamp | None = None  # the server's time before the last empty answer
         while True:
             event = await stream.try_next()
             if event is None:
-                if last >= end:
+                # Done once an empty answer came after a time past ``end`` (the server's
+                # clock can move on without a change to this collection).
+                if last >= end or (asked is not None and asked >= end):
                     break
+                asked = await source.cluster_time()
                 continue
+            asked = None
             events += 1
             last = event["clusterTime"]
         return events, time.perf_counter() - started
