@@ -69,9 +69,9 @@ def migration(backend: str, workers: int, rate: float, *, busy: float, first_s: 
 # -- sizes, pickling, work ------------------------------------------------------------------
 
 
-def test_the_cpu_runs_move_an_eighth_of_the_users_and_never_fewer_than_200() -> None:
-    assert P.cpu_rows(20_000) == 2_500
-    assert P.cpu_rows(800) == 200
+def test_the_cpu_runs_move_a_fifth_of_the_users_and_never_fewer_than_200() -> None:
+    assert P.cpu_rows(20_000) == 4_000
+    assert P.cpu_rows(900) == 200
 
 
 def test_a_pickle_round_trip_returns_the_size_of_the_pickle() -> None:

@@ -67,8 +67,8 @@ COLUMNS = ("mongo_id", "username", "email", "age", "registered_at")
 SPAWN = multiprocessing.get_context("spawn")
 #: How long the parent waits for a new process's first message before giving up.
 START_TIMEOUT_S = 60.0
-#: The CPU-bound runs move this share of the lesson's users (the heavy transform is slow).
-CPU_ROWS_SHARE = 8
+#: The CPU-bound runs move one in this many of the lesson's users (the heavy transform is slow).
+CPU_ROWS_SHARE = 5
 #: Rows per batch in the CPU-heavy runs: small, so that 4 workers get even shares.
 CPU_BATCH_SIZE = 50
 #: The CPU-heavy transform of the lesson, by its name in ``LESSON_TRANSFORMS``.
@@ -81,7 +81,7 @@ WORKERS_CPU = "the workers' Python work (each held a batch nearly all the copy)"
 
 
 def cpu_rows(rows: int) -> int:
-    """How many users the CPU-bound runs move: an eighth of ``rows``, at least 200."""
+    """How many users the CPU-bound runs move: a fifth of ``rows``, at least 200."""
     return max(200, rows // CPU_ROWS_SHARE)
 
 
