@@ -72,7 +72,13 @@ def test_the_note_alone_states_the_rates_ratios_and_round_trips() -> None:
     note = W.alone_note(alone(), round_trip=0.00005)
     assert "`copy` **100,000 rows/s** (90,000\u2013120,000)" in note
     assert f"COPY wrote **2.0{TIMES}** as fast as executemany and **20.0{TIMES}**" in note
-    assert "waits for 250 of them a batch: **12 ms** of the **50 ms** a batch took (25%)" in note
+    assert "makes 250 of them a batch, **12 ms**, and a batch took **50 ms**" in note
+    assert "the waiting is 25% of it; the rest is PostgreSQL running 250 statements" in note
+
+
+def test_the_note_alone_says_when_the_round_trips_are_nearly_all_of_a_batch() -> None:
+    note = W.alone_note(alone(), round_trip=0.0002)
+    assert "the waiting is nearly all of it" in note
 
 
 def test_the_migration_note_sets_each_writer_against_itself_alone_and_the_read() -> None:
