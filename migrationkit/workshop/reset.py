@@ -2,8 +2,9 @@
 
 It starts (or reuses) the servers; drops the users collection and table, every
 ``*_users`` one the notebooks made along the way and their companions such as
-``users_rejected``, and every lesson's own ``nbNN_*`` data (whatever exists at the time); then seeds the same users as every
-other learner has: same count, same seed, same documents.
+``users_rejected``, and every lesson's own ``nbNN_*`` data (whatever exists at the
+time); then seeds the same users as every other learner has: same count, same seed,
+same documents.
 """
 
 from __future__ import annotations

@@ -131,26 +131,6 @@ async def test_time_seeding_seeds_once_per_batch_size(lab: L.Lab) -> None:
     assert [(m.label, m.rows) for m in runs] == [("batch 50", 500), ("batch 500", 500)]
 
 
-async def test_startup_is_timed_for_each_backend(lab: L.Lab) -> None:
-    for backend in ("asyncio", "threading", "multiprocessing"):
-        measurement = await L.measure_startup(lab, backend, 1)
-        assert measurement.extra["start_s"] > 0
-
-
-async def test_raw_batches_pickle_smaller_than_decoded_ones(lab: L.Lab) -> None:
-    await lab.seed(300)
-    decoded = L.measure_pickling(await L.first_batch(lab, 300))
-    raw = L.measure_pickling(await L.first_batch(lab, 300, raw=True))
-    assert decoded.rows == raw.rows == 300
-    assert 0 < raw.extra["bytes"] < decoded.extra["bytes"]
-
-
-async def test_cpu_scaling_runs_every_backend_and_worker_count() -> None:
-    runs = await L.cpu_scaling(["asyncio", "threading"], [1, 2], rows=200, transform="validate")
-    assert [m.label for m in runs] == ["asyncio x1", "asyncio x2", "threading x1", "threading x2"]
-    assert all(m.rows == 200 for m in runs)
-
-
 @pytest.mark.parametrize("backend", ["asyncio", "threading", "multiprocessing"])
 async def test_the_slow_worker_is_slow_in_every_backend(backend: str) -> None:
     choice = L.Choice(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-import pickle
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Sequence
@@ -22,19 +21,14 @@ from faker import Faker
 from migrationkit._executors.backends import ClusterMigrationFactory
 from migrationkit._executors.dispatch import make_dispatcher
 from migrationkit._observe.progress import Progress
-from migrationkit._settings.settings import Backend
-from migrationkit._target.loader import postgres_job
-from migrationkit.workshop.lessons.lab import LESSON_TRANSFORMS, Choice, Lab
+from migrationkit.workshop.lessons.lab import Choice, Lab
 from migrationkit.workshop.lessons.results import Measurement, best
 from migrationkit.workshop.lessons.simulation import (
-    discarding_sink,
-    in_batches,
     run_batches,
     scenario_batches,
     scenario_sink,
     simulated_sink,
     simulation_job,
-    user_documents,
 )
 from migrationkit.workshop.seeding import UserFactory
 
@@ -97,25 +91,7 @@ def time_faker_per_user(rows: int) -> Measurement:
     return Measurement("Faker call per user", rows, time.perf_counter() - started)
 
 
-# -- 02-04 backends -------------------------------------------------------------------
-
-
-async def measure_startup(lab: Lab, backend: Backend, workers: int) -> Measurement:
-    """How long ``workers`` workers take to start and each open its PostgreSQL connection."""
-    job = postgres_job(lab.endpoints.pg_dsn, table=lab.settings.pg_table)
-    cluster = ClusterMigrationFactory.create(backend, workers, job=job)
-    started = time.perf_counter()
-    await cluster.start()
-    ready = time.perf_counter()
-    await cluster.close()
-    stopped = time.perf_counter()
-    return Measurement(
-        f"{backend} x{workers}",
-        0,
-        ready - started,
-        {"backend": backend, "workers": workers},
-        {"start_s": ready - started, "stop_s": stopped - ready},
-    )
+# -- 01 seeding, 04 processes: what a worker receives ----------------------------
 
 
 async def first_batch(lab: Lab, batch_size: int, *, raw: bool = False) -> list[Any]:
@@ -127,51 +103,6 @@ async def first_batch(lab: Lab, batch_size: int, *, raw: bool = False) -> list[A
         async for batch in users.iter_batches(batch_size, raw=raw):
             return list(batch)
     return []
-
-
-def measure_pickling(batch: Sequence[Any], *, repeat: int = 5) -> Measurement:
-    """Pickle and unpickle one batch (what handing it to a process costs); best of ``repeat``."""
-    best = float("inf")
-    size = 0
-    for _ in range(repeat):
-        started = time.perf_counter()
-        data = pickle.dumps(list(batch), protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.loads(data)
-        best = min(best, time.perf_counter() - started)
-        size = len(data)
-    extra = {"bytes": size, "bytes_per_row": size / max(1, len(batch))}
-    kind = "raw BSON" if batch and isinstance(batch[0], bytes) else "decoded"
-    return Measurement(f"{len(batch):,} {kind} documents", len(batch), best, extra=extra)
-
-
-async def cpu_scaling(
-    backends: Sequence[Backend],
-    worker_counts: Sequence[int],
-    *,
-    rows: int,
-    transform: str = "pseudonymise-heavy",
-    batch_size: int = 250,
-    repeat: int = 1,
-) -> list[Measurement]:
-    """Run ``transform`` over in-memory users with every backend and worker count.
-
-    The sink discards rows and nothing is read from MongoDB, so only the
-    per-row Python work (and, for processes, start-up and pickling) is timed:
-    the purest view of the GIL. The fastest of ``repeat`` runs is kept.
-    """
-    batches = in_batches(user_documents(rows), batch_size)
-    job = simulation_job(discarding_sink, LESSON_TRANSFORMS[transform])
-    results = []
-    for backend, workers in itertools.product(backends, worker_counts):
-        seconds = min(
-            [
-                (await run_batches(batches, backend=backend, workers=workers, job=job)).elapsed_s
-                for _ in range(max(1, repeat))
-            ]
-        )
-        params = {"backend": backend, "workers": workers, "transform": transform}
-        results.append(Measurement(f"{backend} x{workers}", rows, seconds, params))
-    return results
 
 
 # -- 06 dispatch, backpressure --------------------------------------------------
