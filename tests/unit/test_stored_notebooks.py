@@ -28,29 +28,11 @@ WIDGET_REPR = re.compile(r"^[A-Z][A-Za-z]*\((children|value|description|layout)=
 #: The old markers for nbval, which now go in each cell's tags.
 NBVAL_COMMENT = re.compile(r"^\s*#\s*NBVAL_", re.MULTILINE)
 
-#: Stored before widgets kept a static picture: each passes once regenerated on this code.
-#: Delete its name then (the marks are strict: a notebook that passes fails until it goes).
-WIDGETS_STORED_AS_REPRS = {
-    "04_multiprocessing.ipynb",
-    "05_copy_vs_insert.ipynb",
-    "06_round_robin.ipynb",
-    "07_showdown.ipynb",
-}
-#: ... and with no picture after a widget (06's live counters).
-PANELS_WITHOUT_A_PICTURE = {"06_round_robin.ipynb"}
-#: Still marked for nbval with ``# NBVAL_*`` comments instead of cell tags.
-NBVAL_COMMENTS_LEFT = WIDGETS_STORED_AS_REPRS
 
-
-def notebook_params(expected_to_fail: set[str], reason: str) -> list[Any]:
+def notebook_params() -> list[Any]:
+    """Every stored notebook, lessons and exercises."""
     return [
-        pytest.param(
-            path,
-            id=str(path.relative_to(NOTEBOOKS)),
-            marks=[pytest.mark.xfail(strict=True, reason=reason)]
-            if path.name in expected_to_fail
-            else [],
-        )
+        pytest.param(path, id=str(path.relative_to(NOTEBOOKS)))
         for path in sorted(NOTEBOOKS.rglob("*.ipynb"))
         if ".ipynb_checkpoints" not in path.parts
     ]
@@ -91,7 +73,7 @@ def picture_after(notebook: dict[str, Any], cell_index: int, output_index: int) 
     return next_code is not None and any(is_picture(o) for o in next_code.get("outputs", []))
 
 
-STORED_AS_REPRS = notebook_params(WIDGETS_STORED_AS_REPRS, "stored before static pictures")
+STORED_AS_REPRS = notebook_params()
 
 
 @pytest.mark.parametrize("path", STORED_AS_REPRS)
@@ -110,9 +92,7 @@ def test_every_widget_output_has_html_for_an_untrusted_notebook(path: Path) -> N
         )
 
 
-@pytest.mark.parametrize(
-    "path", notebook_params(PANELS_WITHOUT_A_PICTURE, "stored before runs showed pictures")
-)
+@pytest.mark.parametrize("path", notebook_params())
 def test_every_widget_output_is_followed_by_an_ordinary_picture(path: Path) -> None:
     notebook = load(path)
     for cell, index, _ in widget_outputs(notebook):
@@ -121,16 +101,14 @@ def test_every_widget_output_is_followed_by_an_ordinary_picture(path: Path) -> N
         )
 
 
-@pytest.mark.parametrize("path", notebook_params(set(), ""))
+@pytest.mark.parametrize("path", notebook_params())
 def test_stored_widget_state_is_in_the_form_github_reads(path: Path) -> None:
     widgets = load(path)["metadata"].get("widgets")
     if widgets is not None:  # GitHub refuses a notebook whose widget state has no "state"
         assert "state" in widgets[WIDGET_STATE]
 
 
-@pytest.mark.parametrize(
-    "path", notebook_params(NBVAL_COMMENTS_LEFT, "nbval markers still in comments")
-)
+@pytest.mark.parametrize("path", notebook_params())
 def test_nbval_markers_are_cell_tags_not_comments(path: Path) -> None:
     sources = {
         index: text(cell["source"])
