@@ -58,7 +58,8 @@ def price() -> list[O.Spread]:
 
 def migration(backend: str, workers: int, rate: float, *, busy: float, first_s: float) -> O.Spread:
     params = {"backend": backend, "workers": workers, "transform": "validate"}
-    stats = [WorkerStats(w, batches=1, spans=[(10.0 + first_s, 11.0)]) for w in range(workers)]
+    spans = [(10.0 + first_s, 10.0 + first_s + busy), (11.0 + first_s, 11.0 + first_s)]
+    stats = [WorkerStats(w, batches=2, spans=spans) for w in range(workers)]
     report = MigrationReport(backend, workers, "copy", 250, 1_000, 1_000, 0, 1_000 / rate, stats)
     run = Measurement(
         f"x{workers}", 1_000, 1_000 / rate, params, {"busy_share": busy, "called_at": 10.0}, report
@@ -172,7 +173,19 @@ def test_the_package_note_compares_the_first_batch_of_processes_and_tasks() -> N
     assert f"1 worker 90 rows/s; 2: 1.8{TIMES}" in note
     assert "the fastest at 90% of the source alone (1,000 rows/s)" in note
     assert "up to **1.30 s** after `migrate()` was called with processes, **0.20 s**" in note
-    assert "| multiprocessing validate x1 | 400 | 20% of the copy | 1.30 s |" in note
+    assert "| multiprocessing validate x1 | 400 | 1.30 s | 20% of the time |" in note
+
+
+def test_the_wait_for_the_first_batch_is_not_counted_as_idle() -> None:
+    run = migration("multiprocessing", 2, 300.0, busy=0.9, first_s=2.0)
+    assert P.busy_after_first(run) == pytest.approx(0.9)
+    assert P.bound_by(run, read_rate=1_000.0, cpus=2) == P.WORKERS_CPU
+
+
+def test_without_a_report_the_busy_share_of_the_copy_stands() -> None:
+    params = {"backend": "asyncio", "workers": 1}
+    runs = (Measurement("x1", 100, 1.0, params, {"busy_share": 0.3}),)
+    assert P.busy_after_first(O.Spread("x1", params, runs)) == pytest.approx(0.3)
 
 
 def test_the_recap_takes_every_number_from_the_runs() -> None:

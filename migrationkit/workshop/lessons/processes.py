@@ -77,7 +77,7 @@ HEAVY = "pseudonymise-heavy"
 PROC = Path("/proc")
 
 #: What else bounds a migration here, besides :data:`SOURCE_READ` and :data:`READER`.
-WORKERS_CPU = "the workers' Python work (each held a batch nearly all the copy)"
+WORKERS_CPU = "the workers' own work (busy from their first batch on)"
 
 
 def cpu_rows(rows: int) -> int:
@@ -431,17 +431,40 @@ def _beyond_cpus(processes: Sequence[Spread], *, cpus: int) -> list[str]:
 # -- the package: migrate(backend="multiprocessing") --------------------------------------------
 
 
+def held_after_first(run: Measurement) -> float | None:
+    """The share of the time from the first batch taken to the last committed that the
+    workers held a batch: the copy's busy share without the wait for the first batch.
+
+    The wait (the processes' start-up, or the source's first answer) shows on its own in
+    :func:`first_wait_s`; left in, it would make busy workers look starved.
+    """
+    if run.report is None:
+        return None
+    spans = [span for stats in run.report.per_worker for span in stats.spans]
+    if not spans:
+        return None
+    window = max(end for _, end in spans) - min(start for start, _ in spans)
+    held = sum(end - start for start, end in spans)
+    return held / (window * run.report.workers) if window > 0 else None
+
+
+def busy_after_first(spread: Spread) -> float | None:
+    """The median of :func:`held_after_first` over the runs (else their ``busy_share``)."""
+    shares = [share for run in spread.runs if (share := held_after_first(run)) is not None]
+    return statistics.median(shares) if shares else spread.median_of("busy_share")
+
+
 def bound_by(spread: Spread, *, read_rate: float, cpus: int | None = None) -> str:
     """Which resource set a migration's pace, from its own runs.
 
-    Near the source's own read rate: the source. Workers often without a batch in hand:
-    the reader (and the start-up) fed them too slowly. More workers than CPUs: the CPUs.
-    Else the workers' own work.
+    Near the source's own read rate: the source. Workers often without a batch in hand
+    once the first had arrived: the reader fed them too slowly. More workers than CPUs:
+    the CPUs. Else the workers' own work.
     """
     cpus = cpus or os.cpu_count() or 1
     if spread.rate >= NEAR_READ_SHARE * read_rate:
         return SOURCE_READ
-    busy = spread.median_of("busy_share")
+    busy = busy_after_first(spread)
     if busy is not None and busy < BUSY_SHARE:
         return READER
     if spread.workers > cpus:
@@ -455,14 +478,17 @@ def first_wait_s(spread: Spread) -> float:
 
 
 def _limits_table(spreads: Sequence[Spread], *, read: Spread) -> list[str]:
-    lines = ["| run | rows/s (median) | workers held a batch | first batch after | bound by |"]
+    lines = [
+        "| run | rows/s (median) | first batch after | workers held a batch, from then on "
+        "| bound by |"
+    ]
     lines.append("|---|---:|---:|---:|---|")
     for spread in spreads:
-        busy = spread.median_of("busy_share") or 0.0
+        busy = busy_after_first(spread) or 0.0
         first = first_wait_s(spread)
         lines.append(
             f"| {spread.params['backend']} {spread.params['transform']} x{spread.workers} | "
-            f"{spread.rate:,.0f} | {busy:.0%} of the copy | {first:.2f} s | "
+            f"{spread.rate:,.0f} | {first:.2f} s | {busy:.0%} of the time | "
             f"{bound_by(spread, read_rate=read.rate)} |"
         )
     return lines
