@@ -509,21 +509,7 @@ def _object_text(value: Mapping[str, Any]) -> str:
     append = parts.append
     for prefix, item in zip(plan[2], value.values(), strict=True):
         append(prefix)
-        kind = type(item)
-        if kind is str:
-            append(_quote(item) if item.isascii() and "\x00" not in item else _str_text(item))
-        elif kind is int:
-            append(int.__repr__(item) if _INT32_LOW <= item < _INT32_HIGH else _int_text(item))
-        elif kind is dict:
-            append(_object_text(item))
-        elif kind is list:
-            append(_array_text(item))
-        elif kind is bool:
-            append("true" if item else "false")
-        elif item is None:
-            append("null")
-        else:
-            append(_text(item))
+        append(_item_text(item))
     append(plan[3])
     return "".join(parts)
 
@@ -532,22 +518,26 @@ def _array_text(value: Iterable[Any]) -> str:
     parts: list[str] = []
     append = parts.append
     for item in value:
-        kind = type(item)
-        if kind is str:
-            append(_quote(item) if item.isascii() and "\x00" not in item else _str_text(item))
-        elif kind is int:
-            append(int.__repr__(item) if _INT32_LOW <= item < _INT32_HIGH else _int_text(item))
-        elif kind is dict:
-            append(_object_text(item))
-        elif kind is list:
-            append(_array_text(item))
-        elif kind is bool:
-            append("true" if item else "false")
-        elif item is None:
-            append("null")
-        else:
-            append(_text(item))
+        append(_item_text(item))
     return f"[{','.join(parts)}]"
+
+
+def _item_text(item: Any) -> str:
+    """One value's lossless JSON text: the common types inline, the rest by :func:`_text`."""
+    kind = type(item)
+    if kind is str:
+        return _quote(item) if item.isascii() and "\x00" not in item else _str_text(item)
+    if kind is int:
+        return int.__repr__(item) if _INT32_LOW <= item < _INT32_HIGH else _int_text(item)
+    if kind is dict:
+        return _object_text(item)
+    if kind is list:
+        return _array_text(item)
+    if kind is bool:
+        return "true" if item else "false"
+    if item is None:
+        return "null"
+    return _text(item)
 
 
 def _str_text(value: str) -> str:

@@ -160,7 +160,7 @@ async def check_same_collection(source: SourceCollection, position: StreamPositi
     A token of another server is accepted by SecantusDB without error (probed), so
     the collection's UUID is kept with the token and compared here.
     """
-    if position.source != f"{source.namespace}":
+    if position.source != source.namespace:
         raise ConfigurationError(
             f"the stream position for table {position.target_table} follows "
             f"{position.source}, not {source.namespace}; run without --resume to start over"
