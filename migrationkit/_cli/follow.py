@@ -1,8 +1,9 @@
 """``migrate --follow`` and ``cutover`` on the command line.
 
-A follower runs until Ctrl-C or SIGTERM; either stops it between two batches (the
-last one committed with its position), prints what it did and exits 0, so a
-supervisor can stop it and start it again with ``--follow --resume``.
+A follower runs until Ctrl-C or SIGTERM; once it follows, either stops it between two
+batches (the last one committed with its position), prints what it did and exits 0, so
+a supervisor can stop it and start it again with ``--follow --resume``. During the load
+they stop it as they stop any load (exit 130 / 143, checkpoint saved).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from migrationkit._mapping.spec import TableMapping
@@ -76,11 +77,21 @@ class FollowDisplay:
 
 
 @contextlib.contextmanager
-def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
-    """Ctrl-C and SIGTERM set ``stop`` instead of interrupting a batch."""
+def stop_on_signals(stop: asyncio.Event, *, following: Callable[[], bool]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM: while loading, cancel (the load saves its checkpoint, as
+    without ``--follow``); once following, set ``stop``, ending after the batch in hand."""
     loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def on_signal() -> None:
+        if following():
+            stop.set()
+        else:
+            task.cancel()
+
     for number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(number, stop.set)
+        loop.add_signal_handler(number, on_signal)
     try:
         yield
     finally:
@@ -110,7 +121,7 @@ async def follow_one(
         on_follow_batch=FollowDisplay(quiet=args.quiet or args.json),
     )
     run.check_options(resume=args.resume)
-    with stop_on_signals(stop):
+    with stop_on_signals(stop, following=lambda: run.follow_status is not None):
         async with run:
             report = await run.migrate(resume=args.resume, follow=FollowOptions(stop=stop))
     if not args.quiet and not args.json:

@@ -214,3 +214,32 @@ def test_a_stopped_follower_s_time_is_until_it_stopped() -> None:
     status = FollowStatus(events_applied=100, started=10.0, stopped=12.0)
     assert status.elapsed_s == 2.0
     assert status.events_per_s == 50.0
+
+
+async def test_a_signal_while_loading_cancels_and_while_following_asks_to_stop() -> None:
+    import os
+    import signal
+
+    from migrationkit._cli.follow import stop_on_signals
+
+    stop = asyncio.Event()
+    following = False
+
+    async def load() -> None:
+        with stop_on_signals(stop, following=lambda: following):
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(30)  # the load, cancelled by the signal
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.ensure_future(load())
+    assert not stop.is_set()
+
+    following = True
+
+    async def follow() -> None:
+        with stop_on_signals(stop, following=lambda: following):
+            os.kill(os.getpid(), signal.SIGINT)
+            await asyncio.wait_for(stop.wait(), 5)
+
+    await follow()
+    assert stop.is_set()
