@@ -21,13 +21,17 @@ import pytest
 
 from migrationkit import Endpoints, MongoConnectionHandler
 from migrationkit.workshop.bench.follow_load import RandomChanges, customers
+from migrationkit.workshop.latency_proxy import ProxiedEndpoints
 
 pytestmark = pytest.mark.integration
 
 DOCUMENTS = 4_000
 KILLS = 4
-#: Per batch: small, so the load lasts long enough to be killed in the middle.
+#: Per batch: small, so the load has many batches to be killed in the middle of.
 BATCH_SIZE = 50
+#: Between the first follower and PostgreSQL, each way: a load of a few seconds on any
+#: machine, so the first kill lands after a checkpoint and before the load's end.
+FIRST_LOAD_PG_DELAY_S = 0.01
 
 
 class Workload:
@@ -92,10 +96,10 @@ async def test_a_followed_load_killed_again_and_again_ends_equal_to_the_source(
     def command(*args: str) -> list[str]:
         return [sys.executable, "-m", "migrationkit", *args]
 
-    def start(*args: str) -> subprocess.Popen[str]:
+    def start(*args: str, pg_dsn: str = servers.pg_dsn) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            command(*args), env=env, cwd=tmp_path, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            command(*args), env={**env, "MIGRATIONKIT_PG_DSN": pg_dsn}, cwd=tmp_path,
+            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
 
     rng = random.Random(backend)
@@ -113,12 +117,16 @@ async def test_a_followed_load_killed_again_and_again_ends_equal_to_the_source(
         workload = Workload(collection, seed=11)
         writer = asyncio.ensure_future(workload.run())
         kills = 0
-        follower = start("migrate", "--follow", "--quiet")
+        slow_postgres = ProxiedEndpoints(
+            servers, pg_delay_s=FIRST_LOAD_PG_DELAY_S, mongo_delay_s=None
+        ).start()
+        follower = start("migrate", "--follow", "--quiet", pg_dsn=slow_postgres.endpoints.pg_dsn)
         try:
             while kills < KILLS:
                 await wait_until(checker, follower, kill_when(kills, db, table, rng))
                 follower.send_signal(signal.SIGKILL)
                 follower.wait()
+                slow_postgres.stop()
                 kills += 1
                 follower = start("migrate", "--follow", "--resume", "--quiet")
             await asyncio.sleep(1.0)  # the last follower runs while the writes go on
@@ -137,6 +145,7 @@ async def test_a_followed_load_killed_again_and_again_ends_equal_to_the_source(
                 table,
             )
         finally:
+            slow_postgres.stop()
             workload.stop.set()
             if follower.poll() is None:
                 follower.kill()
@@ -192,10 +201,15 @@ def kill_when(kills: int, db: Any, table: str, rng: random.Random) -> Callable[[
 async def wait_until(
     checker: TransitionChecker, follower: subprocess.Popen[str], ready: Callable[[], Any]
 ) -> None:
-    """Look at the target every few milliseconds until ``ready``; fail if the follower died."""
-    async with asyncio.timeout(120):
-        while not await ready():
-            if follower.poll() is not None:
-                raise AssertionError(f"the follower exited: {follower.communicate()}")
-            await checker.look()
-            await asyncio.sleep(0.02)
+    """Look at the target every few milliseconds until ``ready``; fail if the follower died
+    or the moment never came (then with what the follower printed)."""
+    try:
+        async with asyncio.timeout(120):
+            while not await ready():
+                if follower.poll() is not None:
+                    raise AssertionError(f"the follower exited: {follower.communicate()}")
+                await checker.look()
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        follower.kill()
+        raise AssertionError(f"the moment to kill never came: {follower.communicate()}") from None
