@@ -25,13 +25,71 @@ COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red")
 REFERENCE_COLOUR = "dimgray"
 
 
-def _whiskers(
+def whiskers(
     centre: Sequence[float], low: Sequence[float], high: Sequence[float]
 ) -> list[list[float]]:
+    """matplotlib's ``xerr``/``yerr`` for whiskers from each centre down to low, up to high."""
     return [
         [c - lo for c, lo in zip(centre, low, strict=True)],
         [hi - c for c, hi in zip(centre, high, strict=True)],
     ]
+
+
+def ms_text(value: float) -> str:
+    """Milliseconds with the digits that matter, for a label: 0.061 ms, 1.2 ms, 37 ms."""
+    return f"{value:.2g} ms" if value < 10 else f"{value:,.0f} ms"
+
+
+def median_bars(
+    ax: Axes,
+    positions: Sequence[float],
+    medians: Sequence[float],
+    lows: Sequence[float],
+    highs: Sequence[float],
+    *,
+    horizontal: bool = False,
+    labels: Sequence[str] = (),
+    colour: str | Sequence[str] = COLOURS[0],
+    thickness: float = 0.8,
+    alpha: float | None = None,
+    capsize: float = 4,
+    fontsize: float = 9,
+    label: str | None = None,
+    whisker_label: str | None = None,
+    offset: float = 6,
+) -> None:
+    """One bar per median, a black whisker to its runs' min and max, a text past each whisker.
+
+    ``horizontal`` lays the bars along x (``barh``); ``thickness`` is a bar's width
+    across its position. ``labels`` (one per bar, or none) stand ``offset`` points
+    beyond each whisker's end; ``label`` and ``whisker_label`` name the bars and the
+    whiskers in the legend.
+    """
+    draw = ax.barh if horizontal else ax.bar
+    draw(positions, medians, thickness, color=colour, alpha=alpha, label=label)
+    ends = whiskers(medians, lows, highs)
+    ax.errorbar(
+        medians if horizontal else positions,
+        positions if horizontal else medians,
+        xerr=ends if horizontal else None,
+        yerr=None if horizontal else ends,
+        color="black",
+        capsize=capsize,
+        linestyle="none",
+        label=whisker_label,
+    )
+    if not labels:
+        return
+    for position, high, text in zip(positions, highs, labels, strict=True):
+        ax.annotate(
+            text,
+            (high, position) if horizontal else (position, high),
+            textcoords="offset points",
+            xytext=(offset, 0) if horizontal else (0, offset),
+            ha="left" if horizontal else "center",  # matplotlib's default, or centred
+            va="center" if horizontal else "baseline",
+            fontsize=fontsize,
+        )
 
 
 def _worker_axis(ax: Axes, counts: Sequence[int], label: str) -> None:
@@ -107,7 +165,7 @@ def scaling(
         ax.errorbar(
             xs,
             medians,
-            yerr=_whiskers(medians, lows, highs),
+            yerr=whiskers(medians, lows, highs),
             color=colour,
             marker="o",
             capsize=4,
@@ -185,7 +243,7 @@ def speedup(
         ax.errorbar(
             xs,
             medians,
-            yerr=_whiskers(medians, lows, highs),
+            yerr=whiskers(medians, lows, highs),
             color=colour,
             marker="o",
             capsize=4,
@@ -200,7 +258,7 @@ def speedup(
             cpu_ax.errorbar(
                 xs,
                 middle,
-                yerr=_whiskers(middle, [min(v) for v in shares], [max(v) for v in shares]),
+                yerr=whiskers(middle, [min(v) for v in shares], [max(v) for v in shares]),
                 color=colour,
                 marker="o",
                 capsize=4,
@@ -241,25 +299,18 @@ def durations(spreads: Sequence[Spread], *, title: str = "") -> Figure:
     highs = [spread.seconds_range[1] * 1e3 for spread in spreads]
     repeats = min(len(spread.runs) for spread in spreads)
     positions = list(range(len(spreads)))
-    ax.barh(positions, medians, color=COLOURS[0], alpha=0.8, label=f"median of ≥ {repeats} runs")
-    ax.errorbar(
-        medians,
+    median_bars(
+        ax,
         positions,
-        xerr=_whiskers(medians, lows, highs),
-        color="black",
-        capsize=4,
-        linestyle="none",
-        label=f"min{DASH}max",
+        medians,
+        lows,
+        highs,
+        horizontal=True,
+        labels=[ms_text(median) for median in medians],
+        alpha=0.8,
+        label=f"median of ≥ {repeats} runs",
+        whisker_label=f"min{DASH}max",
     )
-    for position, median, high in zip(positions, medians, highs, strict=True):
-        ax.annotate(
-            _ms(median),
-            (high, position),
-            textcoords="offset points",
-            xytext=(6, 0),
-            va="center",
-            fontsize=9,
-        )
     ax.set_yticks(positions, names)
     ax.invert_yaxis()
     ax.set_xlim(0, max(highs) * 1.3)
@@ -270,10 +321,6 @@ def durations(spreads: Sequence[Spread], *, title: str = "") -> Figure:
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
-
-
-def _ms(value: float) -> str:
-    return f"{value:.2g} ms" if value < 10 else f"{value:,.0f} ms"
 
 
 def timelines(runs: Mapping[str, Measurement], *, title: str = "") -> Figure:

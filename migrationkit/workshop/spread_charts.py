@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from migrationkit.workshop.charts import COLOURS, REFERENCE_COLOUR
+from migrationkit.workshop.charts import COLOURS, REFERENCE_COLOUR, median_bars, whiskers
 from migrationkit.workshop.lessons.overlap import DASH, Spread
 from migrationkit.workshop.lessons.paging import page_profile
 from migrationkit.workshop.plots import new_figure
@@ -20,15 +20,6 @@ if TYPE_CHECKING:
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-
-def _whiskers(
-    centre: Sequence[float], low: Sequence[float], high: Sequence[float]
-) -> list[list[float]]:
-    return [
-        [c - lo for c, lo in zip(centre, low, strict=True)],
-        [hi - c for c, hi in zip(centre, high, strict=True)],
-    ]
 
 
 def _median_marks(repeats: int) -> tuple[list[Artist], list[str]]:
@@ -77,7 +68,7 @@ def paged_reads(reads: Sequence[Spread], *, title: str = "") -> Figure:
         pages_ax.errorbar(
             numbers,
             medians,
-            yerr=_whiskers(medians, lows, highs),
+            yerr=whiskers(medians, lows, highs),
             color=colour,
             marker="o",
             markersize=3,
@@ -94,29 +85,17 @@ def paged_reads(reads: Sequence[Spread], *, title: str = "") -> Figure:
     medians = [spread.seconds for spread in reads]
     lows = [spread.seconds_range[0] for spread in reads]
     highs = [spread.seconds_range[1] for spread in reads]
-    total_ax.bar(
+    median_bars(
+        total_ax,
         positions,
         medians,
-        color=[COLOURS[index % len(COLOURS)] for index in positions],
+        lows,
+        highs,
+        labels=[f"{median:.2f} s" for median in medians],
+        colour=[COLOURS[index % len(COLOURS)] for index in positions],
         alpha=0.85,
+        offset=4,
     )
-    total_ax.errorbar(
-        positions,
-        medians,
-        yerr=_whiskers(medians, lows, highs),
-        color="black",
-        capsize=4,
-        linestyle="none",
-    )
-    for position, median, high in zip(positions, medians, highs, strict=True):
-        total_ax.annotate(
-            f"{median:.2f} s",
-            (position, high),
-            textcoords="offset points",
-            xytext=(0, 4),
-            ha="center",
-            fontsize=9,
-        )
     total_ax.set_xticks(positions, [f"({index + 1})" for index in positions])
     total_ax.set_xlabel("pager (as numbered in the legend)")
     _style(total_ax, title="the whole read", ylabel="seconds (s)", top=max(highs))
@@ -164,24 +143,21 @@ def grid(
             medians.append(cell.seconds if seconds else cell.rate)
             lows.append(low)
             highs.append(high)
-        ax.bar(xs, medians, width=width * 0.92, color=colour, alpha=0.85, label=member)
-        ax.errorbar(
+        median_bars(
+            ax,
             xs,
             medians,
-            yerr=_whiskers(medians, lows, highs),
-            color="black",
+            lows,
+            highs,
+            labels=[f"{median:.2f} s" if seconds else f"{median / 1e3:.1f}k" for median in medians],
+            colour=colour,
+            thickness=width * 0.92,
+            alpha=0.85,
             capsize=3,
-            linestyle="none",
+            fontsize=7,
+            label=member,
+            offset=3,
         )
-        for x, median, high in zip(xs, medians, highs, strict=True):
-            ax.annotate(
-                f"{median:.2f} s" if seconds else f"{median / 1e3:.1f}k",
-                (x, high),
-                textcoords="offset points",
-                xytext=(0, 3),
-                ha="center",
-                fontsize=7,
-            )
         top = max(top, *highs)
     if reference is not None:
         low, high = reference.rate_range
@@ -226,25 +202,22 @@ def query_costs(costs: Sequence[Spread], *, title: str = "") -> Figure:
     lows = [1e3 * spread.seconds_range[0] for spread in costs]
     highs = [1e3 * spread.seconds_range[1] for spread in costs]
     repeats = min(len(spread.runs) for spread in costs)
-    ax.barh(positions, medians, color=COLOURS[0], alpha=0.85, label=f"median of {repeats} runs")
-    ax.errorbar(
-        medians,
+    median_bars(
+        ax,
         positions,
-        xerr=_whiskers(medians, lows, highs),
-        color="black",
-        capsize=4,
-        linestyle="none",
-        label=f"min{DASH}max",
+        medians,
+        lows,
+        highs,
+        horizontal=True,
+        labels=[
+            f"{median:,.0f} ms   plan: {spread.params['plan']}"
+            for median, spread in zip(medians, costs, strict=True)
+        ],
+        alpha=0.85,
+        fontsize=8,
+        label=f"median of {repeats} runs",
+        whisker_label=f"min{DASH}max",
     )
-    for position, median, high, spread in zip(positions, medians, highs, costs, strict=True):
-        ax.annotate(
-            f"{median:,.0f} ms   plan: {spread.params['plan']}",
-            (high, position),
-            textcoords="offset points",
-            xytext=(6, 0),
-            va="center",
-            fontsize=8,
-        )
     ax.set_yticks(positions, [spread.label for spread in costs], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, max(highs) * 1.9)

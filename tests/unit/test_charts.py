@@ -8,11 +8,12 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from migrationkit._executors.stats import WorkerStats
 from migrationkit._run.report import MigrationReport
-from migrationkit.workshop import charts
+from migrationkit.workshop import charts, plots
 from migrationkit.workshop.lessons.overlap import Spread
 from migrationkit.workshop.lessons.results import Measurement
 
@@ -129,6 +130,64 @@ def test_durations_show_milliseconds_from_zero_with_labels() -> None:
     assert [text.get_text() for text in ax.texts] == ["0.2 ms", "25 ms"]
     assert [label.get_text() for label in ax.get_yticklabels()] == ["a thread", "connecting"]
     assert legend_texts(fig) == ["median of \u2265 2 runs", "min\u2013max"]
+
+
+def bars(*, horizontal: bool) -> Axes:
+    _, ax = plots.new_figure()
+    charts.median_bars(
+        ax,
+        [0, 1],
+        [10.0, 20.0],
+        [8.0, 15.0],
+        [13.0, 26.0],
+        horizontal=horizontal,
+        labels=["ten", "twenty"],
+        offset=5,
+    )
+    return ax
+
+
+def test_median_bars_draw_one_bar_per_median() -> None:
+    ax = bars(horizontal=False)
+    assert [patch.get_height() for patch in ax.patches] == pytest.approx([10.0, 20.0])
+    assert [patch.get_x() + patch.get_width() / 2 for patch in ax.patches] == [0, 1]
+
+
+def test_median_bars_whiskers_end_at_the_low_and_the_high() -> None:
+    ax = bars(horizontal=False)
+    (whiskers,) = ax.containers[1].lines[2]
+    assert [tuple(point[1] for point in segment) for segment in whiskers.get_segments()] == [
+        pytest.approx((8.0, 13.0)),
+        pytest.approx((15.0, 26.0)),
+    ]
+
+
+def test_median_bars_write_each_label_beyond_its_whisker() -> None:
+    ax = bars(horizontal=False)
+    assert [text.get_text() for text in ax.texts] == ["ten", "twenty"]
+    assert [text.xy for text in ax.texts] == [(0, 13.0), (1, 26.0)]
+    assert all(text.xyann == (0, 5) for text in ax.texts)
+
+
+def test_horizontal_median_bars_lie_along_x_with_their_labels_to_the_right() -> None:
+    ax = bars(horizontal=True)
+    assert [patch.get_width() for patch in ax.patches] == pytest.approx([10.0, 20.0])
+    (whiskers,) = ax.containers[1].lines[2]
+    assert [tuple(point[0] for point in segment) for segment in whiskers.get_segments()] == [
+        pytest.approx((8.0, 13.0)),
+        pytest.approx((15.0, 26.0)),
+    ]
+    assert [text.xy for text in ax.texts] == [(13.0, 0), (26.0, 1)]
+    assert all(text.xyann == (5, 0) for text in ax.texts)
+
+
+def test_ms_text_keeps_the_digits_that_matter() -> None:
+    assert [charts.ms_text(value) for value in (0.0612, 1.23, 37.4, 1_234.0)] == [
+        "0.061 ms",
+        "1.2 ms",
+        "37 ms",
+        "1,234 ms",
+    ]
 
 
 def migration(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from migrationkit.workshop.charts import COLOURS, REFERENCE_COLOUR
+from migrationkit.workshop.charts import COLOURS, REFERENCE_COLOUR, median_bars, ms_text
 from migrationkit.workshop.lessons.nested import (
     INDEXED,
     NO_INDEX,
@@ -32,10 +32,6 @@ STATE_COLOURS = {NO_INDEX: "tab:gray", INDEXED: COLOURS[0]}
 PART_COLOURS = ("tab:blue", "tab:purple", "tab:orange", "tab:green")
 
 
-def _ms_label(value: float) -> str:
-    return f"{value:.2g} ms" if value < 10 else f"{value:,.0f} ms"
-
-
 def query_times(timings: Timings, questions: Sequence[Question], *, title: str = "") -> Figure:
     """One panel per question: each layout's median time with no index and indexed."""
     import matplotlib.pyplot as plt
@@ -49,29 +45,25 @@ def query_times(timings: Timings, questions: Sequence[Question], *, title: str =
     repeats = min(len(spread.runs) for spread in timings.spreads)
     for ax, question in zip(panels, questions, strict=True):
         top = 0.0
-        for row, layout in enumerate(LAYOUTS):
-            for offset, state in ((-0.2, NO_INDEX), (0.2, INDEXED)):
-                spread = timings.get(question.key, layout, state)
-                median = spread.seconds * 1e3
-                low, high = (value * 1e3 for value in spread.seconds_range)
-                ax.barh(row + offset, median, height=0.38, color=STATE_COLOURS[state])
-                ax.errorbar(
-                    median,
-                    row + offset,
-                    xerr=[[median - low], [high - median]],
-                    color="black",
-                    capsize=3,
-                    linestyle="none",
-                )
-                ax.annotate(
-                    _ms_label(median),
-                    (high, row + offset),
-                    textcoords="offset points",
-                    xytext=(5, 0),
-                    va="center",
-                    fontsize=8,
-                )
-                top = max(top, high)
+        for offset, state in ((-0.2, NO_INDEX), (0.2, INDEXED)):
+            spreads = [timings.get(question.key, layout, state) for layout in LAYOUTS]
+            medians = [spread.seconds * 1e3 for spread in spreads]
+            highs = [spread.seconds_range[1] * 1e3 for spread in spreads]
+            median_bars(
+                ax,
+                [row + offset for row in range(len(LAYOUTS))],
+                medians,
+                [spread.seconds_range[0] * 1e3 for spread in spreads],
+                highs,
+                horizontal=True,
+                labels=[ms_text(median) for median in medians],
+                colour=STATE_COLOURS[state],
+                thickness=0.38,
+                capsize=3,
+                fontsize=8,
+                offset=5,
+            )
+            top = max(top, *highs)
         ax.set_yticks(range(len(LAYOUTS)), [LAYOUT_NAMES[layout] for layout in LAYOUTS])
         ax.invert_yaxis()
         ax.set_xlim(0, top * 1.25 if top > 0 else 1.0)
@@ -141,28 +133,22 @@ def copy_rates(runs: Mapping[Layout, Spread], *, read: Spread, title: str = "") 
 
     fig, ax = new_figure(width=9.5, height=3.0)
     repeats = min(len(spread.runs) for spread in runs.values())
-    top = read.rate_range[1]
-    for row, layout in enumerate(LAYOUTS):
-        spread = runs[layout]
-        low, high = spread.rate_range
-        ax.barh(row, spread.rate, height=0.6, color=COLOURS[row % len(COLOURS)])
-        ax.errorbar(
-            spread.rate,
-            row,
-            xerr=[[spread.rate - low], [high - spread.rate]],
-            color="black",
-            capsize=4,
-            linestyle="none",
-        )
-        ax.annotate(
-            f"{spread.rate:,.0f}/s",
-            (high, row),
-            textcoords="offset points",
-            xytext=(5, 0),
-            va="center",
-            fontsize=9,
-        )
-        top = max(top, high)
+    spreads = [runs[layout] for layout in LAYOUTS]
+    rates = [spread.rate for spread in spreads]
+    highs = [spread.rate_range[1] for spread in spreads]
+    median_bars(
+        ax,
+        range(len(LAYOUTS)),
+        rates,
+        [spread.rate_range[0] for spread in spreads],
+        highs,
+        horizontal=True,
+        labels=[f"{rate:,.0f}/s" for rate in rates],
+        colour=[COLOURS[row % len(COLOURS)] for row in range(len(LAYOUTS))],
+        thickness=0.6,
+        offset=5,
+    )
+    top = max(read.rate_range[1], *highs)
     ax.axvspan(*read.rate_range, color=REFERENCE_COLOUR, alpha=0.15, linewidth=0)
     ax.axvline(read.rate, color=REFERENCE_COLOUR, linestyle="--")
     ax.set_xlim(0, top * 1.25)
