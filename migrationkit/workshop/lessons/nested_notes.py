@@ -69,7 +69,6 @@ def _spread_ms(spread: Spread) -> str:
 
 def shop_note(shop: Shop) -> str:
     """Markdown: this run's data and settings, then the machine (lessons 02-07's note)."""
-    machine = O.setup_note(shop.lab, rows=shop.customers).split("**Machine:**", 1)[1]
     seeded = (
         "already there, reused" if shop.seeded_s is None else f"seeded in {shop.seeded_s:.1f} s"
     )
@@ -78,7 +77,7 @@ def shop_note(shop: Shop) -> str:
         f"({mib(shop.bson_bytes)} of BSON; {shop.orders:,} orders, {shop.items:,} line items), "
         f"{seeded}. `migrate()`: {WORKERS} asyncio workers, batches of {BATCH_SIZE}, "
         f"{MIGRATION_REPEATS} runs a layout; every query {REPEATS} runs after untimed ones. "
-        f"**Machine:**{machine}"
+        f"{O.machine_note()}"
     )
 
 

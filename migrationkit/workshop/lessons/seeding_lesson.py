@@ -23,7 +23,14 @@ from faker import Faker
 
 from migrationkit._servers.embedded import EmbeddedServers
 from migrationkit.workshop.lessons.lab import Lab
-from migrationkit.workshop.lessons.overlap import REPEATS, TIMES, Setting, Spread, setup_note, timed
+from migrationkit.workshop.lessons.overlap import (
+    REPEATS,
+    TIMES,
+    Setting,
+    Spread,
+    machine_note,
+    timed,
+)
 from migrationkit.workshop.seeding import UserFactory, seed_users
 
 #: The batch sizes the lesson times: one document per request up to ten thousand.
@@ -321,7 +328,6 @@ def seeding_summary(spreads: Sequence[Spread], making: Sequence[Spread]) -> str:
 
 def seeding_note(lab: Lab, *, rows: int, batch_sizes: Sequence[int] = BATCH_SIZES) -> str:
     """Markdown: this lesson's sizes, then the machine note every lesson shares."""
-    machine = setup_note(lab, rows=rows).split("**Machine:**", 1)[1]
     sizes = ", ".join(f"{size:,}" for size in batch_sizes)
     capped = [size for size in batch_sizes if users_for(size, rows) < rows]
     cap = (
@@ -332,7 +338,7 @@ def seeding_note(lab: Lab, *, rows: int, batch_sizes: Sequence[int] = BATCH_SIZE
     )
     return (
         f"**This run:** {rows:,} users into `{lab.settings.mongo_collection}`, in batches of "
-        f"{sizes}{cap}; {REPEATS} runs a setting. **Machine:**{machine}"
+        f"{sizes}{cap}; {REPEATS} runs a setting. {machine_note()}"
     )
 
 

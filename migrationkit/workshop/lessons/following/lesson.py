@@ -15,7 +15,7 @@ from migrationkit._servers.endpoints import Endpoints
 from migrationkit._servers.resolve import resolve_endpoints
 from migrationkit._settings.settings import Settings
 from migrationkit.workshop.lessons import overlap
-from migrationkit.workshop.lessons.lab import Lab, notebook_rows
+from migrationkit.workshop.lessons.lab import notebook_rows
 from migrationkit.workshop.samples import CustomerFactory
 
 #: Customers the stored outputs load (CI sets fewer through ``MIGRATIONKIT_NOTEBOOK_ROWS``).
@@ -80,12 +80,6 @@ class Customers:
 
     def client(self) -> AsyncMongoClient[Any]:
         return AsyncMongoClient(self.endpoints.mongo_uri)
-
-    def lab(self) -> Lab:
-        """A :class:`Lab` on the same collection, for :func:`overlap.setup_note`."""
-        lab = Lab(self.settings, self.endpoints)
-        lab.seeded = self.rows
-        return lab
 
 
 async def open_customers(

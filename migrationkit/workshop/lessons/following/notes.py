@@ -42,8 +42,7 @@ def per_s(value: float) -> str:
 
 
 def setup_note(customers: Customers) -> str:
-    """Markdown: the sizes of this run, then the machine (from :func:`overlap.setup_note`)."""
-    machine = overlap.setup_note(customers.lab(), rows=customers.rows).partition("**Machine:**")[2]
+    """Markdown: the sizes of this run, then the machine (:func:`overlap.machine_note`)."""
     return (
         f"**This run:** {customers.rows:,} customers in `{customers.settings.mongo_collection}` "
         f"(a nested address; arrays of accounts, orders with line items, tags), mapped to "
@@ -52,7 +51,7 @@ def setup_note(customers: Customers) -> str:
         f"{customers.settings.workers} {customers.settings.backend} workers; the writer at "
         f"{LIVE_RATE:g} writes/s during the load and {FOLLOW_S:g} s after it; then "
         f"{', '.join(f'{r:g}' for r in RATES)} writes/s for {BURST_S:g} s each, {REPEATS} "
-        f"runs a pace. **Machine:**{machine}"
+        f"runs a pace. {overlap.machine_note()}"
     )
 
 
