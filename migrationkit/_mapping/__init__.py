@@ -3,7 +3,8 @@
 ``spec`` says what a mapping is, ``types`` what each BSON type becomes (and the lossless
 jsonb encoding), ``normalize`` turns one document into rows, ``restore`` turns rows back
 into the document, ``toml`` reads and writes mappings, ``infer`` proposes one from a
-sample. All of it is pure Python; the SQL for a mapping is in
+sample (with ``field_stats``, ``infer_fields``, ``infer_assembly``, ``column_names`` and
+``infer_report``). All of it is pure Python; the SQL for a mapping is in
 :mod:`migrationkit._target.mapping_sql`, and :mod:`migrationkit._target.fidelity`
 measures what each writer keeps.
 """
