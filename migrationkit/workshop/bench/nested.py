@@ -244,7 +244,7 @@ async def _choose_backends(
             run = plan.run_settings(
                 collection=collection, table=table, backend=backend, users=users
             )
-            measured = await _migrate(run, plan.where, None if users else jsonb)
+            measured = await _migrate(run, plan.where, users_mapping(table) if users else jsonb)
             rates[backend] = measured.rows / measured.seconds
         plan.echo(f"  {'users' if users else 'nested'}: " + _rates_line(rates))
         chosen.append(max(rates, key=rates.__getitem__))
@@ -263,12 +263,15 @@ def _steps(
     customers, users = database[CUSTOMERS], database[USERS_COLLECTION]
 
     def migration(backend: str, mapping: TableMapping | None) -> Callable[[], Awaitable[_Measured]]:
-        table = mapping.table if mapping else USERS_TABLE
+        """``mapping`` on the customers; ``None``: the built-in users mapping on the users
+        (given, as the collection is not called ``users``: nothing is inferred)."""
+        users = mapping is None
+        written = users_mapping(USERS_TABLE) if mapping is None else mapping
         run = plan.run_settings(
-            collection=CUSTOMERS if mapping else USERS_COLLECTION, table=table, backend=backend,
-            users=mapping is None,
+            collection=USERS_COLLECTION if users else CUSTOMERS, table=written.table,
+            backend=backend, users=users,
         )  # fmt: skip
-        return lambda: _migrate(run, plan.where, mapping)
+        return lambda: _migrate(run, plan.where, written)
 
     steps = [_Step("nested", "source raw read", lambda: _read(customers, plan.batch_size))]
     steps += [
@@ -346,14 +349,14 @@ async def _read(collection: Any, batch_size: int) -> _Measured:
     return _Measured(rows, seconds)
 
 
-async def _migrate(settings: Settings, where: Endpoints, mapping: TableMapping | None) -> _Measured:
+async def _migrate(settings: Settings, where: Endpoints, mapping: TableMapping) -> _Measured:
     """One ``migrate()``; every document must arrive (the data sets have no rejections)."""
     started = time.perf_counter()
     report = await migrate(settings, endpoints=where, mapping=mapping)
     whole = time.perf_counter() - started
     if report.rows_rejected:
         raise IntegrityCheckError(f"the benchmark data set had {report.rows_rejected} rejections")
-    tables, columns = mapping_shape(mapping or users_mapping(settings.pg_table))
+    tables, columns = mapping_shape(mapping)
     return _Measured(report.rows_read, report.elapsed_s, whole, Shape(tables, columns))
 
 

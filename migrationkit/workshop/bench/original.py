@@ -22,6 +22,7 @@ from migrationkit import (
     Settings,
     UserMongoRepository,
 )
+from migrationkit._mapping.spec import users_mapping
 from migrationkit.workshop.bench.report import Original, PageTime
 
 #: A line needs a few points before it can be trusted to extrapolate.
@@ -67,7 +68,10 @@ async def run_original(
     """
     options = {"backend": backend, "workers": workers, "batch_size": batch_size, "writer": "copy"}
     async with Migration(
-        settings.model_copy(update=options), endpoints=endpoints, dispatcher=RoundRobin(workers)
+        settings.model_copy(update=options),
+        endpoints=endpoints,
+        dispatcher=RoundRobin(workers),
+        mapping=users_mapping(settings.pg_table),  # the built-in one, whatever the collection
     ) as run:
         rows_total = await run.source.count()
         pages: list[PageTime] = []
