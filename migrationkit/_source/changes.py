@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -108,21 +107,18 @@ def parse_event(raw: Mapping[str, Any]) -> ChangeEvent:
         raise ValueError(f"not a change-stream event: no {exc.args[0]!r} field") from None
     ns = raw.get("ns") or {}
     namespace = ".".join(part for part in (ns.get("db"), ns.get("coll")) if part)
-    event = ChangeEvent(
-        operation=operation,
-        resume_token=token,
-        namespace=namespace,
-        cluster_time=raw.get("clusterTime"),
-        wall_time=raw.get("wallTime"),
-    )
+    times = {"cluster_time": raw.get("clusterTime"), "wall_time": raw.get("wallTime")}
     if operation not in DOCUMENT_OPERATIONS:
-        return event
+        return ChangeEvent(operation, token, namespace, **times)
     if "_id" not in (raw.get("documentKey") or {}):
         raise ValueError(f"{operation} event without documentKey._id")
     document_id = raw["documentKey"]["_id"]
     description = raw.get("updateDescription")
-    return dataclasses.replace(
-        event,
+    return ChangeEvent(
+        operation,
+        token,
+        namespace,
+        **times,
         key=mongo_key(document_id),
         document_id=document_id,
         full_document=raw.get("fullDocument"),

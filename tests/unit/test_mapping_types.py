@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -23,9 +24,11 @@ from migrationkit._mapping.types import (
     TYPE_MAP,
     UnfitValue,
     _encode,
+    _expanded,
     bson_type,
     column_converter,
     comparable,
+    decimal128_of,
     decimal_text,
     format_type_map,
     from_column,
@@ -448,6 +451,38 @@ def test_a_written_value_read_back_unchanged_restores_the_source(value: Any) -> 
 def test_numeric_read_back_in_asyncpgs_exponent_form_restores_the_plain_decimal() -> None:
     # asyncpg reads numeric 100000 as Decimal('1.0E+5').
     assert from_column("numeric", "decimal", Decimal("1.0E+5")).bid == Decimal128("100000").bid
+
+
+def _bits_or_error(make: Any, value: Decimal) -> Any:
+    try:
+        return make(value).bid
+    except (ArithmeticError, ValueError) as exc:  # too many digits, exponent out of range
+        return type(exc)
+
+
+def _bsons_own(value: Decimal) -> Decimal128:
+    return Decimal128(_expanded(value))
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["0", "-0", "-0E-3", "0E-10", "1.0E+5", "-0.000123", "123456.78", "9" * 34, "9" * 35,
+     "1E-6176", "1E-6200", "1E+6111", "1E+6112", "12345678901234567890123456789012345E+6100",
+     "NaN", "Infinity", "-Infinity"],
+)  # fmt: skip
+def test_the_quick_decimal128_packing_gives_the_bits_of_bsons_own_conversion(
+    number: str,
+) -> None:
+    value = Decimal(number)
+    assert _bits_or_error(decimal128_of, value) == _bits_or_error(_bsons_own, value)
+
+
+def test_the_quick_decimal128_packing_agrees_on_many_random_numerics() -> None:
+    rng = random.Random(13)
+    for _ in range(5_000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 36)))
+        value = Decimal(f"{rng.choice(['', '-'])}{digits}E{rng.randint(-6200, 6150)}")
+        assert _bits_or_error(decimal128_of, value) == _bits_or_error(_bsons_own, value), value
 
 
 # -- comparable ----------------------------------------------------------------------------
