@@ -48,13 +48,12 @@ from migrationkit._mapping.types import (
 )
 from migrationkit._normalize.rows import (
     DocumentRows,
+    Row,
     Transform,
     describe_errors,
     mongo_key,
     users_rows,
 )
-
-Row = tuple[Any, ...]
 
 _NONE: tuple[str, ...] = ()
 _MISSING: Any = object()

@@ -32,9 +32,12 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-#: Column order of every row handed to PostgreSQL (``id`` is generated there).
+#: The users table's columns, in the order of its rows (``id`` is generated there).
 ROW_COLUMNS: tuple[str, ...] = ("mongo_id", "username", "email", "age", "registered_at")
-Row = tuple[str, str, str, int, datetime | None]
+#: A row of the users table (:func:`document_to_row`).
+UserRow = tuple[str, str, str, int, datetime | None]
+#: A row of any table: its mapping's columns, in the mapping's order.
+Row = tuple[Any, ...]
 
 _RELAXED = JSONOptions(json_mode=JSONMode.RELAXED, tz_aware=True)
 
@@ -135,7 +138,7 @@ def describe_errors(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def document_to_row(document: Mapping[str, Any]) -> Row:
+def document_to_row(document: Mapping[str, Any]) -> UserRow:
     """Validate one MongoDB document and return its row; raises ``ValidationError``."""
     user = USER.validate_python(document)
     return (
@@ -266,7 +269,7 @@ class DocumentRows(NamedTuple):
 _USER_FIELDS = frozenset(("_id", *ROW_COLUMNS[1:]))
 
 
-def users_rows(document: Mapping[str, Any]) -> Row | DocumentRows:
+def users_rows(document: Mapping[str, Any]) -> UserRow | DocumentRows:
     """:func:`document_to_row`, naming the fields the users table has no column for."""
     row = document_to_row(document)
     if document.keys() <= _USER_FIELDS:

@@ -334,7 +334,7 @@ class Migration:
                 )
             await check_same_collection(stream_source, saved)
         if saved is not None and saved.phase == "following":
-            report = await self._report_only()
+            report = self._report_only()
             position = raised_floor(saved, await stream_source.cluster_time())
         else:
             report = await self._run(
@@ -364,7 +364,7 @@ class Migration:
         self.follow_status = await follower.run(options)
         return report
 
-    async def _report_only(self) -> MigrationReport:
+    def _report_only(self) -> MigrationReport:
         """The report of a load that an earlier run completed (nothing more is read)."""
         outcome = _Outcome(self.settings.backend, self.settings.workers, 0, [], [], 0.0)
         return self._report(outcome, None)
