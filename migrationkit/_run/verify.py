@@ -25,7 +25,7 @@ from migrationkit._errors import ConfigurationError
 from migrationkit._mapping.files import resolve_mapping
 from migrationkit._mapping.normalize import transform_for
 from migrationkit._mapping.spec import ChildTable, TableMapping
-from migrationkit._mapping.types import comparable, same_bson
+from migrationkit._mapping.types import comparable, from_jsonb, same_bson
 from migrationkit._normalize.rows import Row, Transform, mongo_key, prepare_batch
 from migrationkit._run.inference import target_table
 from migrationkit._servers.endpoints import Endpoints
@@ -95,9 +95,10 @@ class _Shape:
     mapping: TableMapping
 
     def row(self, row: Row) -> tuple[Any, ...]:
-        return _comparable_row(self._types(None), row)
+        return _comparable_row(self.types(None), row)
 
-    def _types(self, child: ChildTable | None) -> list[str]:
+    def types(self, child: ChildTable | None) -> list[str]:
+        """The column types of the parent table's rows (``None``) or of a child's."""
         columns = self.mapping.columns if child is None else child.columns
         catch_all = self.mapping.catch_all if child is None else child.catch_all
         keys = ["text"] if child is None else ["text", "integer"]
@@ -108,7 +109,7 @@ class _Shape:
         child_rows: list[dict[str, list[tuple[Any, ...]]]] = []
         for child in self.mapping.children:
             by_key: dict[str, list[tuple[Any, ...]]] = {}
-            types = self._types(child)
+            types = self.types(child)
             for row in children.get(child.table, ()):
                 by_key.setdefault(row[0], []).append(_comparable_row(types, row))
             child_rows.append(by_key)
@@ -239,6 +240,7 @@ def _describe(
 ) -> None:
     """Name the differences in one range (a valid row PostgreSQL refused is fine)."""
     names = mapping.column_names
+    shape = _Shape(mapping)
     found: list[Difference] = []
     for key, image in expected.items():
         if key in actual and key in rejected:
@@ -246,8 +248,10 @@ def _describe(
         elif key in actual and actual[key] != image:
             (got_row, got_children), (want_row, want_children) = actual[key], image
             changed = [
-                f"{column} is {got!r}, source says {want!r}"
-                for column, got, want in zip(names, got_row, want_row, strict=True)
+                _changed(column, pg_type, got, want)
+                for column, pg_type, got, want in zip(
+                    names, shape.types(None), got_row, want_row, strict=True
+                )
                 if got != want
             ]
             changed += [
@@ -267,6 +271,56 @@ def _describe(
             found.append(Difference(key, "invalid in the source, but not set aside"))
     room = MAX_DIFFERENCES - len(report.differences)
     report.differences.extend(found[: max(room, 0)])
+
+
+#: How much of a value a difference shows.
+SHOWN_CHARACTERS = 80
+_ABSENT: Any = object()
+
+
+def _changed(column: str, pg_type: str, got: Any, want: Any) -> str:
+    """One column's difference; inside a jsonb value, the first path that differs."""
+    if pg_type == "jsonb" and got is not None and want is not None:
+        found = first_difference(from_jsonb(got), from_jsonb(want))
+        if found is not None:
+            path, inner_got, inner_want = found
+            return f"{column}{path} is {_shown(inner_got)}, source says {_shown(inner_want)}"
+    return f"{column} is {_shown(got)}, source says {_shown(want)}"
+
+
+def _shown(value: Any) -> str:
+    if value is _ABSENT:
+        return "missing"
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARACTERS else text[: SHOWN_CHARACTERS - 1] + "…"
+
+
+def first_difference(got: Any, want: Any, path: str = "") -> tuple[str, Any, Any] | None:
+    """The first place two BSON values differ: ``(path, got, want)``, or ``None``.
+
+    Paths read ``.key`` and ``[index]``; a key one side lacks is ``missing`` there; the
+    same keys in another order (BSON keeps order) differ at the object itself.
+    """
+    if isinstance(got, Mapping) and isinstance(want, Mapping):
+        for key, value in want.items():
+            inner = first_difference(got.get(key, _ABSENT), value, f"{path}.{key}")
+            if inner is not None:
+                return inner
+        extra = next((key for key in got if key not in want), None)
+        if extra is not None:
+            return f"{path}.{extra}", got[extra], _ABSENT
+        return None if list(got) == list(want) else (path, list(got), list(want))
+    if isinstance(got, list) and isinstance(want, list):
+        for index, (left, right) in enumerate(zip(got, want, strict=False)):
+            inner = first_difference(left, right, f"{path}[{index}]")
+            if inner is not None:
+                return inner
+        if len(got) != len(want):
+            return f"{path}.length", len(got), len(want)
+        return None
+    if got is _ABSENT or want is _ABSENT:
+        return path, got, want
+    return None if same_bson(got, want) else (path, got, want)
 
 
 def run_verify(settings: Settings, **options: Any) -> VerifyReport:

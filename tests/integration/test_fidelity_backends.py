@@ -442,20 +442,23 @@ async def test_flattened_samples_and_child_tables_land_as_the_fidelity_table_say
 
 
 #: One value changed in the target, where ``verify`` must still see it: ``(the document's
-#: role, the column by its source path (None: the catch-all), the new value in SQL)``.
+#: role, the column by its source path (None: the catch-all), the new value in SQL, what
+#: the difference is said to be in, after the column's name: inside jsonb, the path)``.
 EDITS = {
-    "-0.0 becomes 0.0": ("double -0.0", "t_double", "0"),
-    "1.50 becomes 1.5, the same number": ("decimal 1.50", "t_decimal", "1.5"),
-    "a date a millisecond later": ("date ms", "t_date", "{column} + interval '1 millisecond'"),
+    "-0.0 becomes 0.0": ("double -0.0", "t_double", "0", ""),
+    "1.50 becomes 1.5, the same number": ("decimal 1.50", "t_decimal", "1.5", ""),
+    "a date a millisecond later": ("date ms", "t_date", "{column} + interval '1 millisecond'", ""),
     "a value set aside in the catch-all": (
         "string NUL",
         None,
         """jsonb_set({column}, '{t_string,$escaped}', '"a\\\\x00c"')""",
+        ".t_string",
     ),
     "a long deep in a jsonb sub-document": (
         "sub-document",
         "samples",
         """jsonb_set({column}, '{long max,$numberLong}', '"9223372036854775806"')""",
+        ".long max",
     ),
 }
 
@@ -464,7 +467,7 @@ EDITS = {
 async def test_verify_names_the_document_and_column_of_one_changed_value(
     servers: Endpoints, seeded: Seeded, edit: str
 ) -> None:
-    role, path, value = EDITS[edit]
+    role, path, value, inside = EDITS[edit]
     settings = settings_for(servers)
     mapping = await inferred(settings)
     column = next(c.name for c in mapping.columns if c.path == path) if path else "_extra"
@@ -489,4 +492,4 @@ async def test_verify_names_the_document_and_column_of_one_changed_value(
         await drop(settings, mapping)
     assert not report.ok
     assert [difference.mongo_id for difference in report.differences] == [key]
-    assert report.differences[0].problem.startswith(f"{column} is ")
+    assert report.differences[0].problem.startswith(f"{column}{inside} is ")
