@@ -96,12 +96,29 @@ def test_every_backend_and_every_nesting_moves_every_customer_at_a_positive_rate
 ) -> None:
     report, _ = bench
     nested = report.nested
-    best = nested.best.split()[0]
-    wanted = {f"{backend} jsonb" for backend in BACKENDS} | {f"{best} child", f"{best} flatten"}
+    other = layouts_backend(report)
+    wanted = {f"{backend} jsonb" for backend in BACKENDS} | {f"{other} child", f"{other} flatten"}
     assert wanted <= nested.runs.keys()
     for timing in [nested.read, *nested.runs.values()]:
         assert timing.rows == CUSTOMERS
         assert timing.rows_per_s > 0
+
+
+def layouts_backend(report: NestedReport) -> str:
+    """The backend that ran the child-table and flattened mappings (the warm-up's fastest)."""
+    (label,) = [label for label in report.nested.runs if label.endswith(" child")]
+    return label.removesuffix(" child")
+
+
+def test_the_best_backend_is_the_best_median_over_the_rounds_on_each_collection(
+    bench: Any,
+) -> None:
+    report, _ = bench
+    nested, users = report.nested, report.users
+    jsonb_runs = [f"{backend} jsonb" for backend in BACKENDS]
+    assert nested.best == max(jsonb_runs, key=lambda label: nested.runs[label].rows_per_s)
+    assert set(BACKENDS) <= users.runs.keys()  # every backend, every round, on the users too
+    assert users.best == max(BACKENDS, key=lambda label: users.runs[label].rows_per_s)
 
 
 def test_child_tables_and_flattened_columns_are_what_the_inferred_mappings_write(
@@ -109,11 +126,11 @@ def test_child_tables_and_flattened_columns_are_what_the_inferred_mappings_write
 ) -> None:
     report, _ = bench
     shapes = report.nested.shapes
-    best = report.nested.best.split()[0]
-    assert shapes[f"{best} jsonb"].tables == 1
-    assert shapes[f"{best} flatten"].tables == 1
-    assert shapes[f"{best} flatten"].columns > shapes[f"{best} jsonb"].columns
-    assert shapes[f"{best} child"].tables > 1  # orders, accounts, tags
+    other = layouts_backend(report)
+    assert shapes[f"{other} jsonb"].tables == 1
+    assert shapes[f"{other} flatten"].tables == 1
+    assert shapes[f"{other} flatten"].columns > shapes[f"{other} jsonb"].columns
+    assert shapes[f"{other} child"].tables > 1  # orders, accounts, tags
 
 
 def test_the_users_path_is_measured_beside_its_raw_read_and_the_original(bench: Any) -> None:
