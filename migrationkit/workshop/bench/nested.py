@@ -187,8 +187,8 @@ async def _measure(
         plan.echo("mappings: inferred from every customer (jsonb, child tables, flattened)")
         layouts = await infer_layouts(database[CUSTOMERS], table_prefix=TABLE_PREFIX)
         plan.mappings += layouts.values()
-        first_nested, _ = await _choose_backends(plan, layouts["jsonb"], backends)
-        steps = _steps(plan, database, layouts, backends, first_nested)
+        warmed_fastest = await _warm_up(plan, layouts["jsonb"], backends)
+        steps = _steps(plan, database, layouts, backends, warmed_fastest)
         measured, rounds = await _rounds(plan, steps, repeats)
     # The best backend is the one with the best median over the rounds, where every
     # backend ran on both collections (the first pass, one run each, only warms up and
@@ -235,16 +235,14 @@ async def _prepare_data(
     return servers
 
 
-async def _choose_backends(
-    plan: _Plan, jsonb: TableMapping, backends: list[str]
-) -> tuple[str, str]:
-    """One run per backend on each collection (a warm-up, not counted): the fastest of each.
+async def _warm_up(plan: _Plan, jsonb: TableMapping, backends: list[str]) -> str:
+    """One run per backend on each collection, not counted; the fastest on the customers.
 
-    The nested one runs the child and flatten mappings in the rounds; the best backend
-    of the report is chosen from the rounds themselves.
+    That one runs the child and flatten mappings in the rounds; the best backend of the
+    report is chosen from the rounds themselves.
     """
     plan.echo(f"first pass: {backends}, {plan.workers} workers (warms up, not counted)")
-    chosen = []
+    fastest = []
     for users in (False, True):
         rates = {}
         for backend in backends:
@@ -257,8 +255,8 @@ async def _choose_backends(
             measured = await _migrate(run, plan.where, users_mapping(table) if users else jsonb)
             rates[backend] = measured.rows / measured.seconds
         plan.echo(f"  {'users' if users else 'nested'}: " + _rates_line(rates))
-        chosen.append(max(rates, key=rates.__getitem__))
-    return chosen[0], chosen[1]
+        fastest.append(max(rates, key=rates.__getitem__))
+    return fastest[0]
 
 
 def _steps(
@@ -266,7 +264,7 @@ def _steps(
     database: Any,
     layouts: dict[Layout, TableMapping],
     backends: list[str],
-    nested_best: str,
+    layouts_backend: str,
 ) -> list[_Step]:
     """Every step of a round, in the order they take turns."""
     customers, users = database[CUSTOMERS], database[USERS_COLLECTION]
@@ -288,7 +286,7 @@ def _steps(
         for backend in backends
     ]
     steps += [
-        _Step("nested", f"{nested_best} {layout}", migration(nested_best, layouts[layout]))
+        _Step("nested", f"{layouts_backend} {layout}", migration(layouts_backend, layouts[layout]))
         for layout in LAYOUTS
         if layout != "jsonb"
     ]
