@@ -100,6 +100,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text.replace("_", ""))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def add_dask_arguments(parser: argparse.ArgumentParser) -> None:
     """``--scheduler``, ``--partitions`` and ``--worker-env`` for ``migrationkit migrate``."""
     parser.add_argument(
@@ -254,9 +261,10 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int)
     parser.add_argument(
         "--batch-bytes",
-        type=positive_int,
+        type=non_negative_int,
         metavar="BYTES",
-        help="a batch also closes at this many bytes of BSON (default 8 MiB)",
+        help="a batch also closes at this many bytes of BSON (default 8 MiB; 0: no byte "
+        "limit, for collections known to hold only small documents)",
     )
     parser.add_argument(
         "--writer", metavar="WRITER", help=f"{', '.join(WRITERS)}, or module:function (yours)"

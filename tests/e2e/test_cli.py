@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -79,13 +80,28 @@ def test_migrate_prints_a_table_by_default(run: Run) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["migrate", "--workers", "0"], ["migrate", "--backend", "fibers"], ["seed", "--count", "x"]],
+    [
+        ["migrate", "--workers", "0"],
+        ["migrate", "--backend", "fibers"],
+        ["seed", "--count", "x"],
+        ["migrate", "--batch-bytes", "-1"],
+    ],
 )
 def test_bad_arguments_get_one_line_and_exit_2(run: Run, args: list[str]) -> None:
     done = run(*args)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("migrationkit")
+
+
+def test_batch_bytes_zero_is_a_flag_too_and_turns_the_byte_limit_off(run: Run) -> None:
+    shown = run("config", "show", "--batch-bytes", "0")
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"^batch_bytes\s+0\s+flag:--batch-bytes$", shown.stdout, re.MULTILINE)
+    assert run("seed", "--count", "300", "--quiet").returncode == 0
+    done = run("migrate", "--batch-bytes", "0", "--json", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows_written"] == 300
 
 
 def test_a_bad_setting_from_the_environment_is_one_clear_line(run: Run) -> None:
