@@ -13,7 +13,14 @@ import pytest
 from migrationkit import Endpoints, Settings, UserMongoRepository, UserPostgresRepository
 from migrationkit._errors import TargetBusyError
 from migrationkit._run.migration import migrate
-from migrationkit._target.run_lock import RUNS_TABLE, RunInfo, TargetLock, list_runs, lock_key
+from migrationkit._target.run_lock import (
+    LOCK_KEEPALIVES,
+    RUNS_TABLE,
+    RunInfo,
+    TargetLock,
+    list_runs,
+    lock_key,
+)
 from migrationkit.workshop.seeding import seed_users
 from tests.integration.test_ranged import migrate_ranges
 
@@ -105,6 +112,19 @@ async def test_a_dead_sessions_record_is_not_a_run_in_progress_and_does_not_bloc
         assert await list_runs(observer) == []  # pg_locks: nobody holds the lock
         async with TargetLock.acquire(servers.pg_dsn, tables=["lock_f"]):
             assert await observer.fetchval(records) == 0  # the next run deleted it
+
+
+async def test_the_locks_session_has_postgresql_probe_a_vanished_client_within_seconds(
+    servers: Endpoints,
+) -> None:
+    # A machine that vanishes sends no FIN: only TCP keepalives tell PostgreSQL to end the
+    # session, and so to free the lock, instead of after the system's two hours.
+    async with TargetLock.acquire(servers.pg_dsn, tables=["lock_k"], run_info=holder()) as lock:
+        session = lock._connection
+        assert session is not None
+        shown = {name: await session.fetchval(f"SHOW {name}") for name in LOCK_KEEPALIVES}
+    assert shown == {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5",
+                     "tcp_keepalives_count": "3"}  # fmt: skip
 
 
 async def test_a_run_whose_connection_drops_takes_its_lock_again(
