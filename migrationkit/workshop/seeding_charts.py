@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from migrationkit.workshop.charts import COLOURS, REFERENCE_COLOUR, median_bars, whiskers
 from migrationkit.workshop.lessons.overlap import DASH, Spread
 from migrationkit.workshop.lessons.seeding_lesson import (
     PACKAGE,
@@ -23,15 +24,14 @@ from migrationkit.workshop.plots import new_figure
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-COLOURS = ("tab:blue", "tab:orange")
-REFERENCE_COLOUR = "dimgray"
-
 
 def _whiskers(spreads: Sequence[Spread]) -> list[list[float]]:
-    return [
-        [spread.rate - spread.rate_range[0] for spread in spreads],
-        [spread.rate_range[1] - spread.rate for spread in spreads],
-    ]
+    """:func:`~migrationkit.workshop.charts.whiskers` of each spread's rate."""
+    return whiskers(
+        [spread.rate for spread in spreads],
+        [spread.rate_range[0] for spread in spreads],
+        [spread.rate_range[1] for spread in spreads],
+    )
 
 
 def _repeats(spreads: Sequence[Spread]) -> int:
@@ -42,27 +42,19 @@ def generation(making: Sequence[Spread], *, title: str = "") -> Figure:
     """One horizontal bar per way of making users: median users/s, min-max whiskers."""
     fig, ax = new_figure(width=8.5, height=0.7 * len(making) + 1.8)
     positions = list(range(len(making)))
-    medians = [spread.rate for spread in making]
-    ax.barh(positions, medians, color=COLOURS[0], alpha=0.85, label="median")
-    ax.errorbar(
-        medians,
+    median_bars(
+        ax,
         positions,
-        xerr=_whiskers(making),
-        color="black",
-        capsize=4,
-        linestyle="none",
-        label=f"min{DASH}max of {_repeats(making)} runs",
+        [spread.rate for spread in making],
+        [spread.rate_range[0] for spread in making],
+        [spread.rate_range[1] for spread in making],
+        horizontal=True,
+        labels=[f"{spread.rate:,.0f} users/s" for spread in making],
+        alpha=0.85,
+        label="median",
+        whisker_label=f"min{DASH}max of {_repeats(making)} runs",
     )
     top = max(spread.rate_range[1] for spread in making)
-    for position, spread in zip(positions, making, strict=True):
-        ax.annotate(
-            f"{spread.rate:,.0f} users/s",
-            (spread.rate_range[1], position),
-            textcoords="offset points",
-            xytext=(6, 0),
-            va="center",
-            fontsize=9,
-        )
     ax.set_yticks(positions, [spread.label for spread in making])
     ax.invert_yaxis()
     ax.set_xlim(0, top * 1.35)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrationkit._normalize.rows import Row, document_to_row
 from migrationkit._target.writers import WRITERS
+from migrationkit.workshop.charts import median_bars
 from migrationkit.workshop.lessons.lab import Choice, Lab
 from migrationkit.workshop.lessons.migration_runs import choice_migrations
 from migrationkit.workshop.lessons.overlap import (
@@ -278,11 +279,19 @@ def writers_chart(
         positions = [row + (index - (len(groups) - 1) / 2) * height for row in range(len(names))]
         present = [(p, spreads[n]) for p, n in zip(positions, names, strict=True) if n in spreads]
         ys = [position for position, _ in present]
-        medians = [spread.rate for _, spread in present]
-        lows = [spread.rate - spread.rate_range[0] for _, spread in present]
-        highs = [spread.rate_range[1] - spread.rate for _, spread in present]
-        ax.barh(ys, medians, height=height * 0.9, color=colour, alpha=0.85, label=label)
-        ax.errorbar(medians, ys, xerr=[lows, highs], color="black", capsize=3, linestyle="none")
+        median_bars(
+            ax,
+            ys,
+            [spread.rate for _, spread in present],
+            [spread.rate_range[0] for _, spread in present],
+            [spread.rate_range[1] for _, spread in present],
+            horizontal=True,
+            colour=colour,
+            thickness=height * 0.9,
+            alpha=0.85,
+            capsize=3,
+            label=label,
+        )
         base = spreads.get(BASELINE)
         for y, (_, spread) in zip(ys, present, strict=True):
             times = (
