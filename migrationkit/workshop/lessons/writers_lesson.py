@@ -192,7 +192,9 @@ def migration_note(alone: Sequence[Spread], migrated: Sequence[Spread], *, read:
     lines = [f"- **The source alone** (reading, writing nothing): {_spread_text(read)}."]
     for name, spread in runs.items():
         busy = spread.median_of("busy_share")
-        held = f"; the worker held a batch {busy:.0%} of the copy" if busy is not None else ""
+        held = (
+            f"; the worker held a batch {busy:.0%} of the copying time" if busy is not None else ""
+        )
         share = (
             f", {spread.rate / writers[name].rate:.0%} of its speed alone"
             if name in writers
