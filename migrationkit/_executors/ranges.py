@@ -131,6 +131,9 @@ class ProcessRangeExecutor(RangeExecutor):
     async def start(self) -> None:
         self._pool = ProcessPoolExecutor(
             max_workers=self.workers,
+            # Spawned, not forked from the clusters' fork server: a range task may read its
+            # endpoints from the worker's environment (``secrets_from_worker_env``), which
+            # must be the parent's of now, not the fork server's of when it started.
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_ignore_sigint,
         )

@@ -48,7 +48,12 @@ def step(label: str, seconds: float, **params: Any) -> O.Spread:
 
 def price() -> list[O.Spread]:
     return [
-        step("start", 0.4, what="start"),
+        step("start", 0.4, what="start", kind="spawn"),
+        O.Spread(
+            "kit",
+            {"what": "start", "kind": "kit", "method": "forkserver"},
+            tuple(Measurement("kit", 0, seconds, {}) for seconds in (0.5, 0.02, 0.02)),
+        ),
         step("decoded", 0.0012, what="pickle", kind="decoded", bytes=36_000),
         step("raw", 0.00004, what="pickle", kind="raw", bytes=32_000),
         step("validate", 0.0008, what="transform", transform="validate"),
@@ -116,6 +121,13 @@ def test_the_price_note_puts_each_cost_beside_a_batch_of_work() -> None:
     assert "**0.04 ms**" in note
     assert f"(30.0{TIMES} less time)" in note
     assert f"(6,250{TIMES} sending it raw)" in note
+
+
+def test_the_price_note_says_the_kit_forks_its_workers_from_a_fork_server() -> None:
+    note = P.price_note(price(), batch_size=250)
+    assert "The kit's way (`forkserver`) took **20 ms**" in note
+    assert "(500 ms for the first start, which started that server)" in note
+    assert f"20.0{TIMES} less time than spawning" in note
 
 
 def test_the_cpu_note_sets_processes_against_the_gil_bound_backends() -> None:
@@ -198,7 +210,7 @@ def test_the_recap_takes_every_number_from_the_runs() -> None:
         migration("multiprocessing", 2, 450.0, busy=0.2, first_s=1.3),
     ]
     text = P.recap(price(), cpu_sweep(), heavy, light, read=spread("source", 1, [1_000.0]))
-    assert "starting one took 400 ms" in text
+    assert "starting one took 400 ms (the kit's way, `forkserver`: 20 ms)" in text
     assert f"ran 1.9{TIMES} as fast on 2 processes as on one" in text
     assert "never above 0.98 cores" in text
     assert f"1.8{TIMES} with 2 workers on the heavy transform" in text

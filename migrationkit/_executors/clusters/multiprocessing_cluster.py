@@ -1,7 +1,7 @@
 """Workers as processes: real parallelism for CPU-heavy transforms, at a price.
 
-Every batch is pickled to a child and each child starts a fresh interpreter
-("spawn": safe with the threads that drivers start, and the same on every OS).
+Every batch is pickled to a child. The children are forked from a fork server that
+has imported the kit once (:mod:`migrationkit._executors.processes`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,11 @@ import signal
 from typing import Any
 
 from migrationkit._executors.clusters.blocking import BlockingQueueCluster
+from migrationkit._executors.processes import (
+    ParentStreams,
+    run_with_parent_streams,
+    worker_processes,
+)
 
 #: Grace period between SIGTERM and SIGKILL when a run is aborted.
 PROCESS_STOP_TIMEOUT_S = 5.0
@@ -28,7 +33,7 @@ def describe_exit(exitcode: int | None) -> str:
 
 
 class ClusterMigrationMultiprocessing(BlockingQueueCluster):
-    """Workers as spawned processes fed raw BSON through ``multiprocessing`` queues."""
+    """Workers as processes fed raw BSON through ``multiprocessing`` queues."""
 
     name = "multiprocessing"
     # Raw BSON pickles as plain bytes; decoding moves from the parent to the children.
@@ -38,13 +43,13 @@ class ClusterMigrationMultiprocessing(BlockingQueueCluster):
         return self._context.Queue(maxsize)
 
     def _start_workers(self) -> None:
-        self._context = multiprocessing.get_context("spawn")
+        self._context = worker_processes()
         super()._start_workers()
 
     def _spawn(self, index: int, inbox: Any, events: Any) -> multiprocessing.process.BaseProcess:
         process = self._context.Process(
-            target=self._target,
-            args=(index, self.job, inbox, events),
+            target=run_with_parent_streams,
+            args=(ParentStreams(), self._target, index, self.job, inbox, events),
             name=f"migrationkit-worker-{index}",
             daemon=True,
         )
