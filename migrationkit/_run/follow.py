@@ -45,6 +45,7 @@ from migrationkit._executors.stats import RejectionGroup, reason_kind
 from migrationkit._mapping.spec import TableMapping
 from migrationkit._normalize.rows import PreparedBatch, Rejection, Transform, prepare_batch
 from migrationkit._observe.observe import NullObserver, Observer
+from migrationkit._run.written_documents import DEFAULT_BUDGET_BYTES, WrittenDocuments
 from migrationkit._source.changes import (
     ChangeEvent,
     NetChange,
@@ -81,6 +82,8 @@ class FollowOptions:
     #: ``history_check_s``, that no change was pruned unseen (see :class:`_HistoryCheck`).
     safe_lag_s: float = 10.0
     history_check_s: float = 30.0
+    #: The documents it last wrote, kept to apply updates to (:mod:`.written_documents`).
+    cache_bytes: int = DEFAULT_BUDGET_BYTES
 
 
 @dataclass
@@ -202,6 +205,7 @@ class Follower:
         self._reread_at: dict[str, Timestamp] = {}
         self._last_save = time.monotonic()
         self._history = _HistoryCheck(source, position.caught_up_to)
+        self._written = WrittenDocuments()
 
     async def run(self, options: FollowOptions | None = None) -> FollowStatus:
         """Follow until ``options.stop`` is set or ``options.until`` is reached.
@@ -211,6 +215,7 @@ class Follower:
         never applied is read again by the next follower).
         """
         options = options or FollowOptions()
+        self._written = WrittenDocuments(options.cache_bytes)
         ahead: asyncio.Queue[tuple[StreamBatch, Timestamp]] = asyncio.Queue(maxsize=1)
         try:
             async with self.source.stream(resume_after=self.position.token) as stream:
@@ -315,12 +320,17 @@ class Follower:
         position = self.position.advanced(
             token=batch.token, caught_up_to=caught, applied=len(batch.events)
         )
-        rejections = await self.postgres.run(
-            lambda db: apply_changes(
-                db, mapping=self.mapping, batch=prepared, deleted=deleted, position=position
-            ),
-            what="applying changes",
-        )
+        try:
+            rejections = await self.postgres.run(
+                lambda db: apply_changes(
+                    db, mapping=self.mapping, batch=prepared, deleted=deleted, position=position
+                ),
+                what="applying changes",
+            )
+        except BaseException:
+            self._written.clear()  # what the target holds is no longer known here
+            raise
+        self._remember(documents, deleted, rejections)
         self._saved(position)
         self._reread_at = {k: t for k, t in self._reread_at.items() if t > caught}
         self._count(
@@ -359,17 +369,45 @@ class Follower:
                 ", ".join(group.ids),
             )
 
+    def _remember(
+        self,
+        documents: Mapping[str, Mapping[str, Any]],
+        deleted: list[str],
+        rejections: list[Rejection],
+    ) -> None:
+        """After a commit: the documents written are what the target holds under their keys."""
+        refused = {rejection.mongo_id for rejection in rejections}
+        for key, document in documents.items():
+            if key in refused:
+                self._written.forget(key)  # in the dead-letter table, as the source has it
+            else:
+                self._written.remember(key, document)
+        for key in deleted:
+            self._written.forget(key)
+
     async def _patch(
         self,
         patches: list[NetChange],
         documents: dict[str, Mapping[str, Any]],
         restored: set[str],
     ) -> list[NetChange]:
-        """Apply update descriptions to the documents the target holds; the rest to re-read."""
-        ids = {change.key: change.document_id for change in patches}
-        stored = await self.postgres.run(
-            lambda db: stored_documents(db, self.mapping, ids), what="reading documents"
-        )
+        """Apply update descriptions to the documents the target holds; the rest to re-read.
+
+        Each document comes from what this follower last wrote, or else from the
+        target's rows.
+        """
+        stored: dict[str, Any] = {}
+        missing: dict[str, Any] = {}
+        for change in patches:
+            written = self._written.take(change.key)
+            if written is None:
+                missing[change.key] = change.document_id
+            else:
+                stored[change.key] = written
+        if missing:
+            stored |= await self.postgres.run(
+                lambda db: stored_documents(db, self.mapping, missing), what="reading documents"
+            )
         unknown = []
         for change in patches:
             document = stored.get(change.key)

@@ -24,8 +24,11 @@ CATCH_UP_TIMEOUT_S = 60.0
 class FollowedRun:
     """``migrate(follow=...)`` in a task; ``caught_up()`` waits on the follower's own reports."""
 
-    def __init__(self, settings: Settings, mapping: TableMapping, *, resume: bool) -> None:
+    def __init__(
+        self, settings: Settings, mapping: TableMapping, *, resume: bool, **options: Any
+    ) -> None:
         self._stop = asyncio.Event()
+        self._options = options  # FollowOptions' other fields
         self._reported = asyncio.Event()
         self.status: FollowStatus | None = None
         self.run = Migration(settings, mapping=mapping, on_follow_batch=self._on_batch)
@@ -39,7 +42,9 @@ class FollowedRun:
     async def start(self) -> None:
         await self.run.__aenter__()
         self.task = asyncio.ensure_future(
-            self.run.migrate(resume=self._resume, follow=FollowOptions(stop=self._stop))
+            self.run.migrate(
+                resume=self._resume, follow=FollowOptions(stop=self._stop, **self._options)
+            )
         )
 
     async def following(self) -> None:
@@ -79,9 +84,9 @@ class FollowedRun:
 
 @asynccontextmanager
 async def followed(
-    settings: Settings, mapping: TableMapping, *, resume: bool = False
+    settings: Settings, mapping: TableMapping, *, resume: bool = False, **options: Any
 ) -> AsyncIterator[FollowedRun]:
-    run = FollowedRun(settings, mapping, resume=resume)
+    run = FollowedRun(settings, mapping, resume=resume, **options)
     await run.start()
     try:
         yield run

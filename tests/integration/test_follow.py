@@ -13,6 +13,7 @@ from migrationkit import MongoConnectionHandler, Settings, TableMapping, verify
 from migrationkit._errors import ChangeHistoryLostError, ConfigurationError
 from migrationkit._mapping.infer import infer_mapping
 from migrationkit._mapping.spec import users_mapping
+from migrationkit._run import follow
 from migrationkit._target.stream_positions import StreamPositionRepository
 from migrationkit._target.tables import drop_target
 from migrationkit.workshop.samples import CustomerFactory
@@ -191,5 +192,73 @@ async def test_the_workshop_users_are_followed_through_their_validation_rules(
         status = await run.caught_up(await stream.cluster_time())
     assert status.documents_rejected == 1
     assert list(status.rejections) == ["email: Field required"]
+    checked = await verify(settings)
+    assert checked.ok, checked.summary()
+
+
+@pytest.fixture
+def rows_read_back(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every key whose document the follower rebuilt from the target (rows or dead letters)."""
+    keys: list[str] = []
+    real = follow.stored_documents
+
+    async def counting(db: Any, mapping: TableMapping, ids: Any) -> Any:
+        keys.extend(ids)
+        return await real(db, mapping, ids)
+
+    monkeypatch.setattr(follow, "stored_documents", counting)
+    return keys
+
+
+async def update_one_batch_at_a_time(run: Any, stream: Any, key: Any, updates: list[Any]) -> None:
+    for update in updates:
+        await stream.collection.update_one({"_id": key}, update)
+        await run.caught_up(await stream.cluster_time())
+
+
+@pytest.mark.parametrize(("cache_bytes", "reads"), [(2**20, 1), (0, 4)])
+async def test_updates_apply_to_the_document_the_follower_wrote_without_reading_it_back(
+    settings: Settings,
+    mapping: TableMapping,
+    customers: list[dict[str, Any]],
+    db: Any,
+    rows_read_back: list[str],
+    cache_bytes: int,
+    reads: int,
+) -> None:
+    updates = [{"$inc": {"v": 1}, "$set": {"address.city": f"city {n}"}} for n in range(4)]
+    async with (
+        source_collection(settings) as stream,
+        followed(settings, mapping, cache_bytes=cache_bytes) as run,
+    ):
+        await run.following()
+        await update_one_batch_at_a_time(run, stream, 7, updates)
+    assert rows_read_back == ["7"] * reads  # with a cache: only the first, written by the load
+    checked = await verify(settings, mapping=mapping)
+    assert checked.ok, checked.summary()
+
+
+async def test_a_document_set_aside_is_patched_from_the_dead_letters_not_from_memory(
+    settings: Settings, source: Any, db_users: Any, rows_read_back: list[str]
+) -> None:
+    await seed_users(source, 50)
+    mapping = users_mapping(settings.pg_table)
+    async with source_collection(settings) as stream, followed(settings, mapping) as run:
+        await run.following()
+        key = (await stream.collection.find_one())["_id"]
+        updates = [
+            {"$set": {"age": 40}},  # read back from its row, then kept
+            {"$unset": {"email": ""}},  # from memory; set aside: no email
+            {"$set": {"email": "back@example.com"}},  # from the dead letters: fits again
+            {"$set": {"age": 42}},  # from memory
+        ]
+        await update_one_batch_at_a_time(run, stream, key, updates)
+    assert rows_read_back == [str(key), str(key)]
+    assert (
+        await db_users.fetchval(
+            f'SELECT age FROM "{settings.pg_table}" WHERE mongo_id = $1', str(key)
+        )
+        == 42
+    )
     checked = await verify(settings)
     assert checked.ok, checked.summary()
