@@ -185,7 +185,19 @@ def test_the_package_note_compares_the_first_batch_of_processes_and_tasks() -> N
     assert f"1 worker 90 rows/s; 2: 1.8{TIMES}" in note
     assert "the fastest at 90% of the source alone (1,000 rows/s)" in note
     assert "up to **1.30 s** after `migrate()` was called with processes, **0.20 s**" in note
+    assert "the difference is the processes' start-up" in note
     assert "| multiprocessing validate x1 | 400 | 1.30 s | 20% of the time |" in note
+
+
+def test_a_start_up_hidden_behind_the_first_batch_is_not_blamed_for_the_wait() -> None:
+    heavy = [migration("multiprocessing", 1, 90.0, busy=0.95, first_s=0.3)]
+    light = [
+        migration("asyncio", 1, 900.0, busy=0.5, first_s=0.34),
+        migration("multiprocessing", 1, 1_200.0, busy=0.8, first_s=0.31),
+    ]
+    note = P.package_note(heavy, light, read=spread("source", 1, [2_000.0]))
+    assert "start-up hides behind the wait for the source's first batch" in note
+    assert "the difference is" not in note
 
 
 def test_the_wait_for_the_first_batch_is_not_counted_as_idle() -> None:
