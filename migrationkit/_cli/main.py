@@ -93,18 +93,19 @@ SETTING_FLAGS = (
 )
 
 
-def positive_int(text: str) -> int:
+def _int_at_least(text: str, lowest: int) -> int:
     value = int(text.replace("_", ""))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < lowest:
+        raise argparse.ArgumentTypeError(f"must be at least {lowest}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _int_at_least(text, 1)
 
 
 def non_negative_int(text: str) -> int:
-    value = int(text.replace("_", ""))
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
+    return _int_at_least(text, 0)
 
 
 def add_dask_arguments(parser: argparse.ArgumentParser) -> None:

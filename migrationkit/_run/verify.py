@@ -239,8 +239,7 @@ def _describe(
     rejected: set[str],
 ) -> None:
     """Name the differences in one range (a valid row PostgreSQL refused is fine)."""
-    names = mapping.column_names
-    shape = _Shape(mapping)
+    names, types = mapping.column_names, _Shape(mapping).types(None)
     found: list[Difference] = []
     for key, image in expected.items():
         if key in actual and key in rejected:
@@ -249,9 +248,7 @@ def _describe(
             (got_row, got_children), (want_row, want_children) = actual[key], image
             changed = [
                 _changed(column, pg_type, got, want)
-                for column, pg_type, got, want in zip(
-                    names, shape.types(None), got_row, want_row, strict=True
-                )
+                for column, pg_type, got, want in zip(names, types, got_row, want_row, strict=True)
                 if got != want
             ]
             changed += [
