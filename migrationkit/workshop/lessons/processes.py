@@ -187,12 +187,12 @@ async def price_of_a_batch(
     forked = worker_processes()
     steps: list[Setting] = [
         (
-            "start a process (spawn \u2192 its first message)",
+            "start a process (spawn)",
             {"what": "start", "kind": "spawn"},
             start(SPAWN),
         ),
         (
-            f"start a process the kit's way ({forked.get_start_method()} \u2192 its first message)",
+            f"start a process, the kit's way ({forked.get_start_method()})",
             {"what": "start", "kind": "kit", "method": forked.get_start_method()},
             start(forked),
         ),
