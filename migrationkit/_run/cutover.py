@@ -68,7 +68,9 @@ async def cutover(
     deadline = time.monotonic() + timeout_s
     started = time.monotonic()
     async with MongoConnectionHandler(endpoints.mongo_uri, driver=settings.mongo_driver) as client:
-        source = SourceCollection(client, settings.mongo_database, settings.mongo_collection)
+        source = SourceCollection(
+            client, settings.mongo_database, settings.mongo_collection, uri=endpoints.mongo_uri
+        )
         attempts = 0
         while True:
             attempts += 1

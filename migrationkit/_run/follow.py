@@ -54,15 +54,13 @@ from migrationkit._source.changes import (
     fold_changes,
     oldest_kept_time,
 )
-from migrationkit._source.stream import ChangeStream, SourceCollection, StreamBatch
+from migrationkit._source.stream import NEVER as _NEVER
+from migrationkit._source.stream import SourceCollection, StreamBatch
 from migrationkit._target.change_writer import apply_changes, stored_documents
 from migrationkit._target.connection import ReconnectingConnection
 from migrationkit._target.stream_positions import StreamPosition, StreamPositionRepository
 
 log = logging.getLogger(__name__)
-
-#: The earliest possible cluster time.
-_NEVER = Timestamp(0, 0)
 
 
 @dataclass(frozen=True)
@@ -144,7 +142,7 @@ async def start_position(
     before = await source.cluster_time()
     uuid = await source.uuid()
     async with source.stream() as stream:
-        token = stream.token
+        token = stream.start_token
     if token is None:
         raise ConfigurationError(f"the server gave no resume token for {source.namespace}")
     return StreamPosition(
@@ -206,28 +204,33 @@ class Follower:
         self._last_save = time.monotonic()
         self._history = _HistoryCheck(source, position.caught_up_to)
         self._written = WrittenDocuments()
+        self._committing: _Commit | None = None
+        #: Keys PostgreSQL refused in commits settled while a batch was being prepared.
+        self._refused_lately: set[str] = set()
 
     async def run(self, options: FollowOptions | None = None) -> FollowStatus:
         """Follow until ``options.stop`` is set or ``options.until`` is reached.
 
-        The next batch is read while the last one is applied (one batch ahead: the
-        stream's position advances only as batches commit, so a batch read ahead and
-        never applied is read again by the next follower).
+        The stream's thread reads ahead (:class:`~migrationkit._source.stream.ChangeStream`),
+        and batch *k* + 1 is prepared while batch *k* commits; it commits only after
+        batch *k* has. The stream's position advances only as batches commit, so a batch
+        read or prepared and never committed is read again by the next follower.
         """
         options = options or FollowOptions()
         self._written = WrittenDocuments(options.cache_bytes)
-        ahead: asyncio.Queue[tuple[StreamBatch, Timestamp]] = asyncio.Queue(maxsize=1)
         try:
-            async with self.source.stream(resume_after=self.position.token) as stream:
-                reader = asyncio.ensure_future(self._read_ahead(stream, options, ahead))
+            async with self.source.stream(
+                resume_after=self.position.token,
+                max_events=options.max_events,
+                max_wait_s=options.max_wait_s,
+            ) as stream:
                 try:
                     while not self._should_stop(options):
-                        batch, caught = await _next_or_failure(ahead, reader)
-                        await self._one_batch(batch, caught, options)
+                        await self._one_batch(await stream.next(), options)
                         self._history.after_batch(options, self.position, lag_s=self.status.lag_s)
+                    await self._settle()
                 finally:
-                    reader.cancel()
-                    await asyncio.gather(reader, return_exceptions=True)
+                    await self._abandon()
         finally:
             self.status.stopped = time.perf_counter()
             await self._history.close()
@@ -236,52 +239,51 @@ class Follower:
     def _should_stop(self, options: FollowOptions) -> bool:
         if options.stop is not None and options.stop.is_set():
             return True
-        return options.until is not None and self.position.caught_up_to >= options.until
+        return options.until is not None and self._latest.caught_up_to >= options.until
 
-    async def _read_ahead(
-        self,
-        stream: ChangeStream,
-        options: FollowOptions,
-        ahead: asyncio.Queue[tuple[StreamBatch, Timestamp]],
-    ) -> None:
-        """Read batches into ``ahead``, each with the time every change before is read by."""
-        while True:
-            before = await self.source.cluster_time()
-            batch = await stream.read(max_events=options.max_events, max_wait_s=options.max_wait_s)
-            # Drained: every change made up to ``before`` is read (this batch or earlier).
-            last = batch.events[-1].cluster_time if batch.events else None
-            caught = before if batch.drained else (last or _NEVER)
-            if batch.drained and last is not None:
-                caught = max(caught, last)
-            await ahead.put((batch, caught))
+    @property
+    def _latest(self) -> StreamPosition:
+        """The position after the last batch handed to PostgreSQL (committed or not yet)."""
+        return self._committing.work.position if self._committing else self.position
 
-    async def _one_batch(
-        self, batch: StreamBatch, caught: Timestamp, options: FollowOptions
-    ) -> None:
-        caught = max(caught, self.position.caught_up_to)
-        if batch.events:
-            self.status.waiting = len(batch.events)
-            self.observer.following(applied=0, lag_s=self.status.lag_s, waiting=len(batch.events))
-            await self._apply(batch, caught)
-            self.status.lag_s = _waited_s(batch.events[0])
-        else:
-            self.status.lag_s = 0.0
-            if caught > self.position.caught_up_to and (
-                time.monotonic() - self._last_save >= options.idle_save_s
-                or (options.until is not None and caught >= options.until)
-            ):
-                position = self.position.advanced(token=batch.token, caught_up_to=caught, applied=0)
-                await self.postgres.run(
-                    lambda db: StreamPositionRepository(db).save(position),
-                    what="saving the position",
-                )
-                self._saved(position)
+    async def _one_batch(self, batch: StreamBatch, options: FollowOptions) -> None:
+        if not batch.events:
+            await self._settle()
+            await self._idle(batch, options)
+            return
+        self.status.waiting = len(batch.events)
+        self.observer.following(applied=0, lag_s=self.status.lag_s, waiting=len(batch.events))
+        self._refused_lately = set()
+        work = await self._prepare(batch)
+        await self._settle()
+        if self._refused_lately & work.from_memory:
+            # PostgreSQL refused a version this batch was built on: build it again from
+            # what the target holds now.
+            work = await self._prepare(batch)
+        self._start_commit(work)
+
+    async def _idle(self, batch: StreamBatch, options: FollowOptions) -> None:
+        """Nothing new: move the saved position on now and then (cut-over waits on it)."""
+        self.status.lag_s = 0.0
+        caught = max(batch.caught_up_to, self.position.caught_up_to)
+        if caught > self.position.caught_up_to and (
+            time.monotonic() - self._last_save >= options.idle_save_s
+            or (options.until is not None and caught >= options.until)
+        ):
+            position = self.position.advanced(token=batch.token, caught_up_to=caught, applied=0)
+            await self.postgres.run(
+                lambda db: StreamPositionRepository(db).save(position),
+                what="saving the position",
+            )
+            self._saved(position)
         self.status.waiting = 0
-        self.observer.following(applied=len(batch.events), lag_s=self.status.lag_s, waiting=0)
+        self.observer.following(applied=0, lag_s=0.0, waiting=0)
         if self.on_batch is not None:
             self.on_batch(self.status)
 
-    async def _apply(self, batch: StreamBatch, caught: Timestamp) -> None:
+    async def _prepare(self, batch: StreamBatch) -> _Work:
+        """Fold the batch and build every new version, through the mapping, into rows."""
+        base = self._latest
         first_seen: dict[str, Timestamp] = {}
         for event in batch.events:
             if event.key is not None and event.cluster_time is not None:
@@ -291,7 +293,7 @@ class Follower:
         reread: list[NetChange] = []
         patches: list[NetChange] = []
         for change in fold_changes(batch.events):
-            floor = max(self.position.reread_floor, self._reread_at.get(change.key, _NEVER))
+            floor = max(base.reread_floor, self._reread_at.get(change.key, _NEVER))
             if first_seen.get(change.key, _NEVER) <= floor:
                 reread.append(change)
             elif change.kind == "upsert":
@@ -302,8 +304,9 @@ class Follower:
             else:
                 patches.append(change)
         restored: set[str] = set()
+        from_memory: set[str] = set()
         if patches:
-            reread += await self._patch(patches, documents, restored)
+            reread += await self._patch(patches, documents, restored, from_memory)
         if reread:
             await self._read_again(reread, documents, deleted)
         prepared = prepare_batch(list(documents.values()), self.transform)
@@ -317,25 +320,68 @@ class Follower:
             await self._read_again(again, documents, deleted)
             reread += again
             prepared = prepare_batch(list(documents.values()), self.transform)
-        position = self.position.advanced(
-            token=batch.token, caught_up_to=caught, applied=len(batch.events)
+        caught = max(batch.caught_up_to, base.caught_up_to)
+        position = base.advanced(token=batch.token, caught_up_to=caught, applied=len(batch.events))
+        return _Work(batch, prepared, documents, deleted, len(reread), from_memory, position)
+
+    def _start_commit(self, work: _Work) -> None:
+        """Hand the batch to PostgreSQL; its documents are remembered as written already,
+        so that the next batch can be built on them (:meth:`_settle` takes back any that
+        PostgreSQL refuses)."""
+        self._remember(work.documents, work.deleted, work.prepared.rejections)
+        applying = self.postgres.run(
+            lambda db: apply_changes(
+                db,
+                mapping=self.mapping,
+                batch=work.prepared,
+                deleted=work.deleted,
+                position=work.position,
+            ),
+            what="applying changes",
         )
+        self._committing = _Commit(work, asyncio.ensure_future(applying))
+
+    async def _settle(self) -> None:
+        """Wait for the batch being committed, if any, and count what it did."""
+        committing, self._committing = self._committing, None
+        if committing is None:
+            return
+        work = committing.work
         try:
-            rejections = await self.postgres.run(
-                lambda db: apply_changes(
-                    db, mapping=self.mapping, batch=prepared, deleted=deleted, position=position
-                ),
-                what="applying changes",
-            )
+            rejections = await committing.task
         except BaseException:
             self._written.clear()  # what the target holds is no longer known here
             raise
-        self._remember(documents, deleted, rejections)
-        self._saved(position)
-        self._reread_at = {k: t for k, t in self._reread_at.items() if t > caught}
+        refused = {r.mongo_id for r in rejections} - {r.mongo_id for r in work.prepared.rejections}
+        for key in refused:
+            self._written.forget(key)  # in the dead-letter table, as the source has it
+        self._refused_lately |= refused
+        self._saved(work.position)
+        self._reread_at = {
+            k: t for k, t in self._reread_at.items() if t > work.position.caught_up_to
+        }
+        events = work.batch.events
         self._count(
-            prepared, rejections, deleted=len(deleted), reread=len(reread), events=len(batch.events)
+            work.prepared,
+            rejections,
+            deleted=len(work.deleted),
+            reread=work.reread,
+            events=len(events),
         )
+        self.status.lag_s = _waited_s(events[0])
+        self.status.waiting = 0
+        self.observer.following(applied=len(events), lag_s=self.status.lag_s, waiting=0)
+        if self.on_batch is not None:
+            self.on_batch(self.status)
+
+    async def _abandon(self) -> None:
+        """Stopping on an error: a batch still committing is cancelled (it is read again
+        on resume, its position unsaved)."""
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            committing.task.cancel()
+            await asyncio.gather(committing.task, return_exceptions=True)
+            self._written.clear()
 
     def _count(
         self,
@@ -375,7 +421,7 @@ class Follower:
         deleted: list[str],
         rejections: list[Rejection],
     ) -> None:
-        """After a commit: the documents written are what the target holds under their keys."""
+        """The documents written are what the target holds under their keys (once committed)."""
         refused = {rejection.mongo_id for rejection in rejections}
         for key, document in documents.items():
             if key in refused:
@@ -390,11 +436,12 @@ class Follower:
         patches: list[NetChange],
         documents: dict[str, Mapping[str, Any]],
         restored: set[str],
+        from_memory: set[str],
     ) -> list[NetChange]:
         """Apply update descriptions to the documents the target holds; the rest to re-read.
 
-        Each document comes from what this follower last wrote, or else from the
-        target's rows.
+        Each document comes from what this follower last wrote (``from_memory``), or
+        else from the target's rows, once the batch before has committed.
         """
         stored: dict[str, Any] = {}
         missing: dict[str, Any] = {}
@@ -404,7 +451,9 @@ class Follower:
                 missing[change.key] = change.document_id
             else:
                 stored[change.key] = written
+                from_memory.add(change.key)
         if missing:
+            await self._settle()
             stored |= await self.postgres.run(
                 lambda db: stored_documents(db, self.mapping, missing), what="reading documents"
             )
@@ -445,19 +494,24 @@ class Follower:
         self._last_save = time.monotonic()
 
 
-async def _next_or_failure(
-    ahead: asyncio.Queue[tuple[StreamBatch, Timestamp]], reader: asyncio.Future[None]
-) -> tuple[StreamBatch, Timestamp]:
-    """The next batch read ahead; what the reader raised, if it stopped."""
-    if not ahead.empty() or not reader.done():
-        getting = asyncio.ensure_future(ahead.get())
-        waiting: list[asyncio.Future[Any]] = [getting, reader]
-        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        if getting.done():
-            return getting.result()
-        getting.cancel()
-    reader.result()  # raises the reader's error
-    raise RuntimeError("the change-stream reader stopped without an error")
+@dataclass(frozen=True)
+class _Work:
+    """One batch, prepared: its rows, deletes and position, and what it was built on."""
+
+    batch: StreamBatch
+    prepared: PreparedBatch
+    documents: dict[str, Mapping[str, Any]]
+    deleted: list[str]
+    reread: int
+    #: Keys whose new version was built on a document remembered, not read back.
+    from_memory: set[str]
+    position: StreamPosition
+
+
+@dataclass(frozen=True)
+class _Commit:
+    work: _Work
+    task: asyncio.Future[list[Rejection]]
 
 
 class _HistoryCheck:

@@ -316,8 +316,12 @@ class Migration:
 
     async def _run_and_follow(self, *, resume: bool, options: FollowOptions) -> MigrationReport:
         """Position, load (unless a resumed follower had finished it), follow."""
+        assert self.endpoints is not None
         stream_source = SourceCollection(
-            self._client, self.settings.mongo_database, self.settings.mongo_collection
+            self._client,
+            self.settings.mongo_database,
+            self.settings.mongo_collection,
+            uri=self.endpoints.mongo_uri,
         )
         saved = None
         if resume:

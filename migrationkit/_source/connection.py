@@ -9,6 +9,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
+from pymongo import MongoClient
 from pymongo.errors import ConfigurationError as PyMongoConfigurationError
 from pymongo.errors import PyMongoError
 
@@ -19,7 +20,7 @@ from migrationkit._settings.settings import MongoDriver
 CONNECT_TIMEOUT_S = 10.0
 
 
-def _mongo_client(uri: str, driver: MongoDriver) -> Any:
+def _client_options(uri: str) -> dict[str, Any]:
     # Decode as the rest of the kit does (migrationkit._normalize.rows.BSON_OPTIONS): a
     # date outside Python's range must not fail a whole batch. (Drivers refuse the
     # "surrogateescape" handler there; raw BSON, decoded by the workers, has it.)
@@ -30,13 +31,26 @@ def _mongo_client(uri: str, driver: MongoDriver) -> Any:
     }
     if "serverselectiontimeoutms" not in uri.lower():  # keyword options beat the URI's
         options["serverSelectionTimeoutMS"] = int(CONNECT_TIMEOUT_S * 1000)
+    return options
+
+
+def _mongo_client(uri: str, driver: MongoDriver) -> Any:
     if driver == "motor":
         from motor.motor_asyncio import AsyncIOMotorClient
 
-        return AsyncIOMotorClient(uri, **options)
+        return AsyncIOMotorClient(uri, **_client_options(uri))
     from pymongo import AsyncMongoClient
 
-    return AsyncMongoClient(uri, **options)
+    return AsyncMongoClient(uri, **_client_options(uri))
+
+
+def blocking_mongo_client(uri: str) -> MongoClient[dict[str, Any]]:
+    """A synchronous client with the kit's options, for a thread of its own.
+
+    The change stream is read on one (:mod:`migrationkit._source.stream`) so that the
+    next batch is asked for while the event loop's thread applies the last.
+    """
+    return MongoClient(uri, **_client_options(uri))
 
 
 class MongoConnectionHandler:

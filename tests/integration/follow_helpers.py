@@ -97,8 +97,9 @@ async def followed(
 @asynccontextmanager
 async def source_collection(settings: Settings) -> AsyncIterator[SourceCollection]:
     assert settings.mongo_uri is not None
-    async with MongoConnectionHandler(settings.mongo_uri.get_secret_value()) as client:
-        yield SourceCollection(client, settings.mongo_database, settings.mongo_collection)
+    uri = settings.mongo_uri.get_secret_value()
+    async with MongoConnectionHandler(uri) as client:
+        yield SourceCollection(client, settings.mongo_database, settings.mongo_collection, uri=uri)
 
 
 async def random_changes(collection: Any, ids: list[Any], *, count: int, seed: int) -> None:

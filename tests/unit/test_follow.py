@@ -1,5 +1,5 @@
-"""The follower's pure parts: positions and their times, the history check's rule, the
-read-ahead's failures, cutover's messages, the lag metrics."""
+"""The follower's pure parts: positions and their times, the history check's rule,
+cutover's messages, the lag metrics."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from migrationkit._run.follow import (
     FollowOptions,
     FollowStatus,
     _HistoryCheck,
-    _next_or_failure,
     raised_floor,
 )
 from migrationkit._target.stream_positions import StreamPosition, int_to_time, time_to_int
@@ -156,24 +155,6 @@ async def test_one_check_runs_at_a_time() -> None:
         await settle()
     assert started == [1]  # the first check is still waiting; no second one began
     await check.close()
-
-
-async def test_what_stopped_the_stream_reader_is_raised_to_the_follower() -> None:
-    async def failing() -> None:
-        raise ChangeHistoryLostError("history_lost", namespace="db.c", detail="gone")
-
-    ahead: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
-    reader = asyncio.ensure_future(failing())
-    with pytest.raises(ChangeHistoryLostError, match="gone"):
-        await _next_or_failure(ahead, reader)
-
-
-async def test_a_batch_read_ahead_is_handed_over_before_the_reader_s_end() -> None:
-    ahead: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
-    await ahead.put(("batch", Timestamp(1, 0)))
-    reader: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    reader.set_result(None)
-    assert await _next_or_failure(ahead, reader) == ("batch", Timestamp(1, 0))
 
 
 def test_cutover_says_what_to_start_when_no_follower_saved_a_position() -> None:

@@ -125,7 +125,9 @@ async def run_follow_benchmark(
         MongoConnectionHandler(endpoints.mongo_uri, driver=settings.mongo_driver) as client,
         ReconnectingConnection(endpoints.pg_dsn, policy=settings.retry_policy) as postgres,
     ):
-        source = SourceCollection(client, settings.mongo_database, COLLECTION)
+        source = SourceCollection(
+            client, settings.mongo_database, COLLECTION, uri=endpoints.mongo_uri
+        )
         for number in range(rounds):
             one = await _round(settings, mapping, source, postgres, seed, changes, number)
             report.rounds.append(one)

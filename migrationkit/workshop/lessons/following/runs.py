@@ -69,7 +69,10 @@ class Following:
         settings = self.customers.settings
         self._client = self.customers.client()
         self.source = SourceCollection(
-            self._client, settings.mongo_database, settings.mongo_collection
+            self._client,
+            settings.mongo_database,
+            settings.mongo_collection,
+            uri=self.customers.endpoints.mongo_uri,
         )
         await self.run.__aenter__()
         options = FollowOptions(
