@@ -264,7 +264,6 @@ class Follower:
 
     async def _idle(self, batch: StreamBatch, options: FollowOptions) -> None:
         """Nothing new: move the saved position on now and then (cut-over waits on it)."""
-        self.status.lag_s = 0.0
         caught = max(batch.caught_up_to, self.position.caught_up_to)
         if caught > self.position.caught_up_to and (
             time.monotonic() - self._last_save >= options.idle_save_s
@@ -276,10 +275,7 @@ class Follower:
                 what="saving the position",
             )
             self._saved(position)
-        self.status.waiting = 0
-        self.observer.following(applied=0, lag_s=0.0, waiting=0)
-        if self.on_batch is not None:
-            self.on_batch(self.status)
+        self._reported(applied=0, lag_s=0.0)
 
     async def _prepare(self, batch: StreamBatch) -> _Work:
         """Fold the batch and build every new version, through the mapping, into rows."""
@@ -368,9 +364,13 @@ class Follower:
             reread=work.reread,
             events=len(events),
         )
-        self.status.lag_s = _waited_s(events[0])
+        self._reported(applied=len(events), lag_s=_waited_s(events[0]))
+
+    def _reported(self, *, applied: int, lag_s: float) -> None:
+        """A batch is done: the status, the observer and ``on_batch`` hear of it."""
+        self.status.lag_s = lag_s
         self.status.waiting = 0
-        self.observer.following(applied=len(events), lag_s=self.status.lag_s, waiting=0)
+        self.observer.following(applied=applied, lag_s=lag_s, waiting=0)
         if self.on_batch is not None:
             self.on_batch(self.status)
 

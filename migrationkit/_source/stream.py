@@ -128,12 +128,20 @@ class ChangeStream:
     have been: :meth:`next` raises it.
     """
 
-    def __init__(self, client: Any, raw_stream: Any, namespace: str, **batch: Any) -> None:
+    def __init__(
+        self,
+        client: Any,
+        raw_stream: Any,
+        namespace: str,
+        *,
+        max_events: int,
+        max_wait_s: float,
+    ) -> None:
         self._client = client
         self._stream = raw_stream
         self.namespace = namespace
-        self._max_events: int = batch["max_events"]
-        self._max_wait_s: float = batch["max_wait_s"]
+        self._max_events = max_events
+        self._max_wait_s = max_wait_s
         #: Where the stream resumes before anything is read: the server's position.
         self.start_token = _plain(raw_stream.resume_token)
         self._slots = threading.Semaphore(READ_AHEAD)
@@ -143,7 +151,9 @@ class ChangeStream:
         self._failure: BaseException | None = None
 
     @classmethod
-    def open(cls, uri: str, namespace: str, *, resume_after: Any, **batch: Any) -> ChangeStream:
+    def open(
+        cls, uri: str, namespace: str, *, resume_after: Any, max_events: int, max_wait_s: float
+    ) -> ChangeStream:
         """Blocking: connect and open the stream (run it in a worker thread)."""
         options: dict[str, Any] = {"max_await_time_ms": MAX_AWAIT_MS}
         if resume_after is not None:
@@ -157,7 +167,7 @@ class ChangeStream:
         except BaseException:
             client.close()
             raise
-        return cls(client, raw_stream, namespace, **batch)
+        return cls(client, raw_stream, namespace, max_events=max_events, max_wait_s=max_wait_s)
 
     async def next(self) -> StreamBatch:
         """The next batch: events until the server has no more now, ``max_events``, or
