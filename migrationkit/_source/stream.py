@@ -1,21 +1,25 @@
 """The source's change stream as the follower reads it: in batches, with the server's time.
 
-Events are decoded once, by the driver, with the kit's codec options
+Events are decoded once, with the kit's codec options
 (:data:`~migrationkit._normalize.rows.BSON_OPTIONS`), like the full load's documents,
-so a change carries every value exactly as the load would have. (Raw BSON would be
-decoded twice: the driver reads each event's ``_id`` for its resume token.)
+so a change carries every value exactly as the load would have.
 
 The stream is read by a thread of its own, with a synchronous client of its own, a
-couple of batches ahead of the follower. On the follower's event loop, the next
-``getMore`` waited until the last batch was normalized, and the server sat idle
-meanwhile (``docs/benchmark_follow.md``); the thread waits on the socket instead,
-which releases the GIL. Whichever driver the run uses (Motor or PyMongo's async
-client), the stream is read with PyMongo's synchronous one.
+couple of batches ahead of the follower, and its events are decoded by a second
+thread. The server answers a ``getMore`` only when asked, so whatever the asking
+thread does between two of them leaves the server idle: on the follower's event loop
+that was normalizing a batch, and on a reader thread that decoded its events it was
+the decoding (``docs/benchmark_follow.md``). The reader therefore takes the events as
+raw BSON (the driver looks only at each one's top level, for its resume token) and
+asks again at once; waiting on the socket releases the GIL. Whichever driver the run
+uses (Motor or PyMongo's async client), the stream is read with PyMongo's synchronous
+one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 import time
 import uuid
@@ -30,6 +34,7 @@ from bson.timestamp import Timestamp
 
 from migrationkit._errors import ConfigurationError
 from migrationkit._normalize.rows import BSON_OPTIONS, mongo_key
+from migrationkit._source.change_cursor import ChangeCursor
 from migrationkit._source.changes import ChangeEvent, parse_event, translating_stream_errors
 from migrationkit._source.connection import blocking_mongo_client
 from migrationkit._source.keyset import raw_documents
@@ -120,33 +125,35 @@ class SourceCollection:
 
 
 class ChangeStream:
-    """An open stream, read ahead by a thread of its own: ``await stream.next()``.
+    """An open stream, read ahead by threads of its own: ``await stream.next()``.
 
-    The thread starts at the first :meth:`next` (taking a position only needs
-    :attr:`start_token`), holds at most :data:`READ_AHEAD` batches, and hands over
-    what stopped it (a lost position, a dropped connection) as the next batch would
-    have been: :meth:`next` raises it.
+    The threads start at the first :meth:`next` (taking a position only needs
+    :attr:`start_token`). The reader holds at most :data:`READ_AHEAD` batches the
+    follower has not taken; the decoder turns each into events. What stopped either
+    (a lost position, a dropped connection, a malformed event) comes where the next
+    batch would have: :meth:`next` raises it.
     """
 
     def __init__(
         self,
         client: Any,
-        raw_stream: Any,
+        cursor: ChangeCursor,
         namespace: str,
         *,
         max_events: int,
         max_wait_s: float,
     ) -> None:
         self._client = client
-        self._stream = raw_stream
+        self._cursor = cursor
         self.namespace = namespace
         self._max_events = max_events
         self._max_wait_s = max_wait_s
         #: Where the stream resumes before anything is read: the server's position.
-        self.start_token = _plain(raw_stream.resume_token)
+        self.start_token = _plain(cursor.token)
         self._slots = threading.Semaphore(READ_AHEAD)
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._undecoded: queue.SimpleQueue[_RawBatch | BaseException | None] = queue.SimpleQueue()
         self._ready: asyncio.Queue[StreamBatch | BaseException] = asyncio.Queue()
         self._failure: BaseException | None = None
 
@@ -155,29 +162,24 @@ class ChangeStream:
         cls, uri: str, namespace: str, *, resume_after: Any, max_events: int, max_wait_s: float
     ) -> ChangeStream:
         """Blocking: connect and open the stream (run it in a worker thread)."""
-        options: dict[str, Any] = {"max_await_time_ms": MAX_AWAIT_MS}
-        if resume_after is not None:
-            options["resume_after"] = resume_after
-        database, collection = namespace.split(".", 1)
         client = blocking_mongo_client(uri)
+        cursor = ChangeCursor(
+            client, namespace, resume_after=resume_after, max_await_ms=MAX_AWAIT_MS
+        )
         try:
             with translating_stream_errors(namespace):
-                watched = client[database][collection].with_options(codec_options=BSON_OPTIONS)
-                raw_stream = watched.watch(**options)
+                cursor.open()
         except BaseException:
+            cursor.close()
             client.close()
             raise
-        return cls(client, raw_stream, namespace, max_events=max_events, max_wait_s=max_wait_s)
+        return cls(client, cursor, namespace, max_events=max_events, max_wait_s=max_wait_s)
 
     async def next(self) -> StreamBatch:
         """The next batch: events until the server has no more now, ``max_events``, or
         ``max_wait_s``."""
-        if self._thread is None:
-            loop = asyncio.get_running_loop()
-            self._thread = threading.Thread(
-                target=self._read_ahead, args=(loop,), name="change-stream", daemon=True
-            )
-            self._thread.start()
+        if not self._threads:
+            self._start(asyncio.get_running_loop())
         if self._failure is None:
             ready = await self._ready.get()
             self._slots.release()
@@ -187,60 +189,91 @@ class ChangeStream:
         raise self._failure
 
     async def close(self) -> None:
-        """Stop the thread (within one ``getMore``'s wait), then close stream and client."""
+        """Stop the threads (within one ``getMore``'s wait), then close stream and client."""
         self._stopping.set()
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join)
+        if self._threads:
+            reader, decoder = self._threads
+            await asyncio.to_thread(reader.join)
+            self._undecoded.put(None)
+            await asyncio.to_thread(decoder.join)
         await asyncio.to_thread(self._close_blocking)
 
     def _close_blocking(self) -> None:
         try:
-            self._stream.close()
+            self._cursor.close()
         finally:
             self._client.close()
 
-    def _read_ahead(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The thread: read batches until stopped, handing each over to ``loop``."""
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._threads = [
+            threading.Thread(target=self._read_ahead, name="change-stream", daemon=True),
+            threading.Thread(
+                target=self._decode, args=(loop,), name="change-stream-decoder", daemon=True
+            ),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _read_ahead(self) -> None:
+        """The reader thread: raw batches, one after the other, until stopped."""
         try:
             with translating_stream_errors(self.namespace):
                 while not self._stopping.is_set():
                     if self._slots.acquire(timeout=0.1):
-                        self._hand_over(loop, self._read_batch())
-        except BaseException as exc:  # handed over, raised by next()
-            self._hand_over(loop, exc)
+                        self._undecoded.put(self._read_batch())
+        except BaseException as exc:  # handed over after the batches before it
+            self._undecoded.put(exc)
 
-    def _hand_over(
-        self, loop: asyncio.AbstractEventLoop, ready: StreamBatch | BaseException
-    ) -> None:
-        try:
-            loop.call_soon_threadsafe(self._ready.put_nowait, ready)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            self._stopping.set()
+    def _decode(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The decoder thread: each raw batch as events, handed over to ``loop``."""
+        while (raw := self._undecoded.get()) is not None:
+            try:
+                ready: StreamBatch | BaseException = (
+                    raw if isinstance(raw, BaseException) else raw.decoded()
+                )
+            except BaseException as exc:  # a malformed event
+                ready = exc
+            try:
+                loop.call_soon_threadsafe(self._ready.put_nowait, ready)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                self._stopping.set()
+                return
+            if isinstance(ready, BaseException):
+                return
 
-    def _read_batch(self) -> StreamBatch:
+    def _read_batch(self) -> _RawBatch:
         before = _cluster_time(self._client.admin.command("ping"), self.namespace)
         started = time.perf_counter()
-        events: list[ChangeEvent] = []
+        events: list[Any] = []
         drained = False
         while len(events) < self._max_events:
-            raw = self._stream.try_next()
-            if raw is None:
+            read = self._cursor.read(self._max_events - len(events))
+            if not read:
                 drained = True
                 break
-            events.append(parse_event(_decoded(raw)))
+            events += read
             if time.perf_counter() - started >= self._max_wait_s:
                 break
+        return _RawBatch(events, self._cursor.token, drained, time.perf_counter() - started, before)
+
+
+@dataclass(frozen=True)
+class _RawBatch:
+    """A batch as the reader took it: undecoded events, and the server's time before."""
+
+    events: list[Any]
+    token: Any
+    drained: bool
+    read_s: float
+    before: Timestamp
+
+    def decoded(self) -> StreamBatch:
+        events = [parse_event(_decoded(raw)) for raw in self.events]
         last = events[-1].cluster_time if events else None
-        caught = before if drained else (last or NEVER)
-        if drained and last is not None:
+        caught = self.before if self.drained else (last or NEVER)
+        if self.drained and last is not None:
             caught = max(caught, last)
-        return StreamBatch(
-            events,
-            _plain(self._stream.resume_token),
-            drained,
-            time.perf_counter() - started,
-            caught,
-        )
+        return StreamBatch(events, _plain(self.token), self.drained, self.read_s, caught)
 
 
 def _cluster_time(reply: Mapping[str, Any], namespace: str) -> Timestamp:

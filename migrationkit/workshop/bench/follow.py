@@ -200,9 +200,15 @@ async def _round(
 
 
 async def _raw_drain(source: SourceCollection, token: Any, end: Timestamp) -> tuple[int, float]:
-    """The change stream alone (raw BSON, nothing decoded): events until ``end``, seconds."""
+    """The change stream alone (raw BSON, nothing decoded): events until ``end``, seconds.
+
+    It asks for batches as large as the follower's: the server's rate depends on it
+    (SecantusDB answers at most 200 events a ``getMore``, 100 when not asked for more).
+    """
     events, last = 0, Timestamp(0, 0)
-    opened = raw_documents(source.collection).watch(resume_after=token, max_await_time_ms=300)
+    opened = raw_documents(source.collection).watch(
+        resume_after=token, max_await_time_ms=300, batch_size=FollowOptions().max_events
+    )
     if inspect.isawaitable(opened):  # PyMongo's async client; Motor returns the stream
         opened = await opened
     async with opened as stream:
