@@ -9,11 +9,11 @@ couple of batches ahead of the follower, and its events are decoded by a second
 thread. The server answers a ``getMore`` only when asked, so whatever the asking
 thread does between two of them leaves the server idle: on the follower's event loop
 that was normalizing a batch, and on a reader thread that decoded its events it was
-the decoding (``docs/benchmark_follow.md``). The reader therefore takes the events as
-raw BSON (the driver looks only at each one's top level, for its resume token) and
-asks again at once; waiting on the socket releases the GIL. Whichever driver the run
-uses (Motor or PyMongo's async client), the stream is read with PyMongo's synchronous
-one.
+the decoding (``docs/benchmark_follow.md``). The reader therefore sends the stream's
+commands itself, a ``getMore`` a read (:mod:`migrationkit._source.change_cursor`), keeps
+the events raw and asks again at once; waiting on the socket releases the GIL.
+Whichever driver the run uses (Motor or PyMongo's async client), the stream is read
+with PyMongo's synchronous one.
 """
 
 from __future__ import annotations
