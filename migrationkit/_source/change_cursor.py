@@ -64,20 +64,10 @@ class ChangeCursor:
 
     def read(self, limit: int) -> list[RawBSONDocument]:
         """Up to ``limit`` events (an empty list: none came within the server's wait)."""
-        if self._pending:
-            events, self._pending = self._pending[:limit], self._pending[limit:]
-            if events:
-                self.token = events[-1]["_id"]
-            return events
-        try:
-            return self._get_more(limit)
-        except (ConnectionFailure, OperationFailure) as exc:
-            if not _resumable(exc):
-                raise
-        self.open()  # from the position after the last read; fails loudly if it cannot
-        if self._pending:
-            return self.read(limit)
-        return self._get_more(limit)  # a second failure in a row is raised
+        events = self._next_events(limit)
+        if events:
+            self.token = events[-1]["_id"]
+        return events
 
     def close(self) -> None:
         """Kill the server's cursor (best effort) and end the session."""
@@ -95,6 +85,20 @@ class ChangeCursor:
                 self._session.end_session()
                 self._session = None
 
+    def _next_events(self, limit: int) -> list[RawBSONDocument]:
+        if self._pending:
+            events, self._pending = self._pending[:limit], self._pending[limit:]
+            return events
+        try:
+            return self._get_more(limit)
+        except (ConnectionFailure, OperationFailure) as exc:
+            if not _resumable(exc):
+                raise
+        self.open()  # from the position after the last read; fails loudly if it cannot
+        if self._pending:
+            return self._next_events(limit)
+        return self._get_more(limit)  # a second failure in a row is raised
+
     def _get_more(self, limit: int) -> list[RawBSONDocument]:
         reply = self._database.command(
             "getMore",
@@ -108,13 +112,10 @@ class ChangeCursor:
         return self._take(reply["cursor"], "nextBatch")
 
     def _take(self, cursor: Any, batch: str) -> list[RawBSONDocument]:
-        """A reply's events; moves :attr:`token` on past them (the events of a first
-        batch only once they are read, so that a first read may be limited)."""
+        """A reply's events (:meth:`read` moves :attr:`token` past those it hands out)."""
         self._cursor_id = cursor["id"]
         events: list[RawBSONDocument] = list(cursor[batch])
-        if batch == "nextBatch" and events:
-            self.token = events[-1]["_id"]
-        elif not events and "postBatchResumeToken" in cursor:
+        if not events and "postBatchResumeToken" in cursor:
             # Nothing was waiting: the server's mark is past everything it has.
             self.token = cursor["postBatchResumeToken"]
         return events
