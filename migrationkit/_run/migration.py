@@ -70,7 +70,12 @@ from migrationkit._target.loader import postgres_job
 from migrationkit._target.mappings import MappingRecordRepository
 from migrationkit._target.run_lock import TargetLock
 from migrationkit._target.stream_positions import StreamPosition, StreamPositionRepository
-from migrationkit._target.tables import count_target, create_target, empty_target
+from migrationkit._target.tables import (
+    count_target,
+    create_target,
+    empty_target,
+    replace_other_mapping,
+)
 from migrationkit._target.writers import row_writer
 
 log = logging.getLogger(__name__)
@@ -563,6 +568,7 @@ class Migration:
     async def _starting_point(self, db: asyncpg.Connection, *, resume: bool) -> Checkpoint | None:
         """The checkpoint to resume after, or ``None`` after emptying the target."""
         table = self.table_mapping.table
+        await replace_other_mapping(db, self.table_mapping, resume=resume)
         await create_target(db, self.table_mapping)
         if resume:
             checkpoint = await CheckpointRepository(db).load(table)

@@ -6,15 +6,20 @@ and counts them after, never writing SQL of its own.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+from migrationkit._errors import ConfigurationError
 from migrationkit._mapping.spec import TableMapping
 from migrationkit._target.checkpoints import CheckpointRepository
 from migrationkit._target.dead_letters import DeadLetterRepository
+from migrationkit._target.mapping_sql import create_table_statements
 from migrationkit._target.mappings import MappingRecordRepository
 from migrationkit._target.table import TableRepository
 from migrationkit._target.writers import quote_identifier
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,32 @@ async def create_target(db: Any, mapping: TableMapping) -> None:
     await CheckpointRepository(db).create_table()
     await MappingRecordRepository(db).create_table()
     await MappingRecordRepository(db).save(mapping)
+
+
+async def replace_other_mapping(db: Any, mapping: TableMapping, *, resume: bool) -> None:
+    """Before a run: tables written with another mapping are dropped, or, on resume, refused.
+
+    ``CREATE TABLE IF NOT EXISTS`` would keep the old tables: their columns would not be
+    the mapping's, and an old child table would keep stale rows (and its reference would
+    stop the parent being emptied). A run that starts over replaces them; resuming onto
+    them would mix two layouts, so it stops and says how to start over.
+    """
+    recorded = await MappingRecordRepository(db).load(mapping.table)
+    if recorded is None or create_table_statements(recorded) == create_table_statements(mapping):
+        return
+    old = TableRepository(db, mapping=recorded).tables
+    if resume:
+        raise ConfigurationError(
+            f"table {mapping.table} was written with another mapping (its tables: "
+            f"{', '.join(old)}); run without --resume to start over: they are then replaced"
+        )
+    log.warning(
+        "table %s was written with another mapping: dropping its tables %s to create "
+        "them as this mapping says",
+        mapping.table,
+        ", ".join(old),
+    )
+    await TableRepository(db, mapping=recorded).drop_table()
 
 
 async def empty_target(db: Any, mapping: TableMapping) -> None:

@@ -16,6 +16,7 @@ from migrationkit import (
     migrate,
     verify,
 )
+from migrationkit._errors import ConfigurationError
 from migrationkit._mapping.infer import infer_mapping
 from migrationkit.workshop.samples import CustomerFactory
 
@@ -159,3 +160,32 @@ async def test_running_again_keeps_every_child_row_once(
         assert (await verify(settings, mapping=mapping)).ok
     finally:
         await drop(settings, mapping)
+
+
+async def test_a_fresh_run_with_another_mapping_replaces_the_tables_of_the_first(
+    make_settings: Any, customers: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncpg
+
+    settings = make_settings(batch_size=100)
+    child, jsonb = (inferred(settings, customers, nested) for nested in ("child", "jsonb"))
+    try:
+        await migrate(settings, mapping=child)
+        with pytest.raises(ConfigurationError, match="written with another mapping"):
+            await migrate(settings, mapping=jsonb, resume=True)
+        assert (await verify(settings, mapping=child)).ok, "a refused resume changes nothing"
+
+        report = await migrate(settings, mapping=jsonb)
+        assert report.rows_written == COUNT
+        assert (await verify(settings, mapping=jsonb)).ok
+        assert f"{child.table}__orders" in caplog.text, "the tables dropped are named"
+        assert settings.pg_dsn is not None
+        connection = await asyncpg.connect(settings.pg_dsn.get_secret_value())
+        try:
+            left = await connection.fetchval("SELECT to_regclass($1)", f"{child.table}__orders")
+        finally:
+            await connection.close()
+        assert left is None, "the first mapping's child table is gone"
+    finally:
+        await drop(settings, jsonb)
+        await drop(settings, child)
