@@ -211,6 +211,16 @@ def test_the_table_prints_every_section_and_a_verdict_per_target(bench: Any) -> 
     assert len(verdicts) == TARGETS
 
 
+@needs_dlt
+def test_the_table_says_what_the_dlt_target_asks_of_the_raw_read(bench: Any) -> None:
+    report, _ = bench
+    share = report.nested.read_ratio(report.nested.dlt)
+    assert (
+        f"dlt ran at {share:.2f}x the raw read of the customers: 5x dlt means "
+        f"{5 * share:.2f}x the raw read"
+    ) in format_nested_report(report)
+
+
 def test_without_dlt_its_targets_are_skipped_with_the_reason(bench: Any) -> None:
     report, _ = bench
     without = replace(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from migrationkit.workshop.bench.nested_report import NestedReport, Section
+from migrationkit.workshop.bench.nested_report import NESTED_DLT_RATIO, NestedReport, Section
 
 _HEAD = (
     f"  {'':<44} {'rows':>9} {'seconds':>8} {'rows/s':>9} {'x read':>7}"
@@ -104,4 +104,11 @@ def _targets(report: NestedReport) -> list[str]:
         )
     for name, reason in report.unjudged().items():
         lines.append(f"  SKIP  {name:<40} not measured: {reason}")
+    if (dlt := report.nested.dlt) is not None:
+        # No migration runs faster than its source can be read: the dlt target's bound.
+        share = report.nested.read_ratio(dlt)
+        lines.append(
+            f"  dlt ran at {share:.2f}x the raw read of the customers: {NESTED_DLT_RATIO:g}x dlt"
+            f" means {NESTED_DLT_RATIO * share:.2f}x the raw read"
+        )
     return lines
