@@ -51,19 +51,20 @@ async def replace_other_mapping(db: Any, mapping: TableMapping, *, resume: bool)
     recorded = await MappingRecordRepository(db).load(mapping.table)
     if recorded is None or create_table_statements(recorded) == create_table_statements(mapping):
         return
-    old = TableRepository(db, mapping=recorded).tables
+    old = TableRepository(db, mapping=recorded)
     if resume:
         raise ConfigurationError(
             f"table {mapping.table} was written with another mapping (its tables: "
-            f"{', '.join(old)}); run without --resume to start over: they are then replaced"
+            f"{', '.join(old.tables)}); run without --resume to start over: they are then "
+            "replaced"
         )
     log.warning(
         "table %s was written with another mapping: dropping its tables %s to create "
         "them as this mapping says",
         mapping.table,
-        ", ".join(old),
+        ", ".join(old.tables),
     )
-    await TableRepository(db, mapping=recorded).drop_table()
+    await old.drop_table()
 
 
 async def empty_target(db: Any, mapping: TableMapping) -> None:
