@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 from bson import ObjectId
 from pydantic import ValidationError
 
+from migrationkit._mapping.fast_rows import FastRows, TopLevelPlan, fast_rows
 from migrationkit._mapping.spec import (
     VALIDATORS,
     ChildTable,
@@ -277,6 +278,19 @@ class Normalizer:
         # on the end so that itemgetter always returns a tuple, also for one column.
         self._required_values = operator.itemgetter(*(i for i, _ in required), 0, 0)
         self._validator = VALIDATORS.get(mapping.validator) if mapping.validator else None
+        #: Rows straight from raw BSON in C, where the mapping allows (:mod:`.fast_rows`).
+        self.from_raw = fast_rows(self.top_level_plan())
+
+    def top_level_plan(self) -> TopLevelPlan | None:
+        """The plan when every column is a top-level field and nothing validates first."""
+        if not self._flat or self._validator is not None:
+            return None
+        columns = tuple(
+            (key, index, step.writes, step.takes_null, step.pg_type)
+            for key, index, _, _, step in self._top.columns
+        )
+        required = tuple(index for index, _ in self._required)
+        return TopLevelPlan(columns, self._width, self._catch_all, required)
 
     def __call__(self, document: Mapping[str, Any]) -> DocumentRows:
         if self._validator is not None:
@@ -502,6 +516,38 @@ def normalize(mapping: TableMapping, document: Mapping[str, Any]) -> DocumentRow
     return _cached(mapping)(document)
 
 
+class MappingTransform:
+    """``normalize(mapping, document)``, picklable (process workers compile it again).
+
+    :meth:`from_raw` is the C path for raw BSON batches (:mod:`.fast_rows`), ``None``
+    where it does not apply; :func:`~migrationkit._normalize.rows.prepare_batch` uses it.
+    """
+
+    def __init__(self, mapping: TableMapping) -> None:
+        self.mapping = mapping
+        self._compiled: Normalizer | None = None
+
+    def __call__(self, document: Mapping[str, Any]) -> DocumentRows:
+        return (self._compiled or self._compile())(document)
+
+    @property
+    def from_raw(self) -> FastRows | None:
+        return (self._compiled or self._compile()).from_raw
+
+    def _compile(self) -> Normalizer:
+        self._compiled = _cached(self.mapping)
+        return self._compiled
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"mapping": self.mapping, "_compiled": None}  # compiled again where it runs
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MappingTransform) and other.mapping == self.mapping
+
+    def __hash__(self) -> int:
+        return hash(self.mapping)
+
+
 def transform_for(mapping: TableMapping) -> Transform:
     """The transform that writes ``mapping``'s rows (picklable, for process workers).
 
@@ -510,4 +556,4 @@ def transform_for(mapping: TableMapping) -> Transform:
     """
     if is_users_mapping(mapping):
         return users_rows
-    return functools.partial(normalize, mapping)
+    return MappingTransform(mapping)

@@ -11,7 +11,7 @@ import json
 import math
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, NamedTuple, NotRequired, Protocol
@@ -234,26 +234,66 @@ class PreparedBatch:
 
 
 def prepare_batch(batch: Batch, transform: Transform) -> PreparedBatch:
-    """Validate and transform every document; a ``ValueError`` rejects just that one."""
-    prepared = PreparedBatch([], [], decode_batch(batch))
-    rows, children = prepared.rows, prepared.children
-    for document in prepared.documents:
-        try:
-            made = transform(document)
-        except ValueError as exc:
-            reason = describe_errors(exc) if isinstance(exc, ValidationError) else str(exc)
-            prepared.rejections.append(Rejection(mongo_key(document.get("_id")), reason, document))
-            continue
-        if type(made) is tuple:  # a plain row (DocumentRows is a tuple's subclass)
-            rows.append(made)
-            continue
-        normalized: Normalized = made  # type: ignore[assignment]
-        rows.append(normalized.row)
-        for table, child_rows in normalized.children.items():
-            children.setdefault(table, []).extend(child_rows)
-        prepared.dropped.update(normalized.dropped)
-        prepared.kept_aside.update(normalized.kept_aside)
+    """Validate and transform every document; a ``ValueError`` rejects just that one.
+
+    A raw batch goes first through the transform's C path, where it has one
+    (``transform.from_raw``: :mod:`migrationkit._mapping.fast_rows`); the documents
+    it leaves (``None``) are decoded and transformed here, in their place.
+    """
+    from_raw = getattr(transform, "from_raw", None)
+    if from_raw is None or not batch or not all(type(item) is bytes for item in batch):
+        prepared = PreparedBatch([], [], decode_batch(batch))
+        for document in prepared.documents:
+            _add(prepared, document, transform)
+        return prepared
+    prepared = PreparedBatch([], [], RawDocuments(batch))  # type: ignore[arg-type]
+    for raw, row in zip(batch, from_raw(batch), strict=True):
+        if row is not None:
+            prepared.rows.append(row)
+        else:
+            _add(prepared, decode(raw), transform)
     return prepared
+
+
+def _add(prepared: PreparedBatch, document: Mapping[str, Any], transform: Transform) -> None:
+    """One document's rows (or its rejection) into ``prepared``."""
+    try:
+        made = transform(document)
+    except ValueError as exc:
+        reason = describe_errors(exc) if isinstance(exc, ValidationError) else str(exc)
+        prepared.rejections.append(Rejection(mongo_key(document.get("_id")), reason, document))
+        return
+    if type(made) is tuple:  # a plain row (DocumentRows is a tuple's subclass)
+        prepared.rows.append(made)
+        return
+    normalized: Normalized = made  # type: ignore[assignment]
+    prepared.rows.append(normalized.row)
+    for table, child_rows in normalized.children.items():
+        prepared.children.setdefault(table, []).extend(child_rows)
+    prepared.dropped.update(normalized.dropped)
+    prepared.kept_aside.update(normalized.kept_aside)
+
+
+class RawDocuments(Sequence[Mapping[str, Any]]):
+    """A raw batch's documents, decoded only if asked for (a refused row, dead letters)."""
+
+    def __init__(self, batch: Sequence[bytes]) -> None:
+        self._batch = batch
+        self._decoded: list[Mapping[str, Any]] | None = None
+
+    def _documents(self) -> list[Mapping[str, Any]]:
+        if self._decoded is None:
+            self._decoded = decode_batch(self._batch)
+        return self._decoded
+
+    def __len__(self) -> int:
+        return len(self._batch)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._documents()[index]
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        return iter(self._documents())
 
 
 class DocumentRows(NamedTuple):

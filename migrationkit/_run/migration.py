@@ -461,7 +461,8 @@ class Migration:
             settings.batch_size,
             batch_bytes=settings.batch_bytes or None,
             after=start.last_id if start else OPEN,
-            raw=cluster.reads_raw_bson,
+            # Raw BSON also where the transform writes rows from it in C (fast_rows.py).
+            raw=cluster.reads_raw_bson or getattr(self.transform, "from_raw", None) is not None,
             policy=settings.retry_policy,
         )
         checkpoint = None if given else (lambda batch, rows: (last_id(batch), done_before + rows))

@@ -1,0 +1,670 @@
+/* Rows straight from raw BSON for a mapping whose columns are all top-level fields.
+ *
+ * The Python normalizer (normalize.py) decodes every document into dicts and lists,
+ * then walks them again to write each nested value as the kit's lossless jsonb text
+ * (types.py). For the default mapping that is most of a migration's client time. This
+ * module reads the BSON bytes once and writes the same row: the same Python values in
+ * the typed columns, the same jsonb text, the same catch-all.
+ *
+ * It handles only what it can write exactly as the Python path does; for anything
+ * else (a type it does not know, a mismatch, a null a column refuses, an unusual key,
+ * text that is not clean UTF-8) it answers None for that document, and the caller
+ * normalizes it in Python. tests/unit/test_fast_rows.py checks that both agree.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <datetime.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* What happened to a document: written, or left to Python (not an error). */
+#define DONE 0
+#define FALLBACK 1
+#define FAILED (-1) /* a Python exception is set */
+
+#define MAX_DEPTH 100
+#define MAX_KEYS 256
+
+enum { CONV_PLAIN = 0, CONV_JSONB = 1, CONV_NUMERIC = 2, CONV_TEXT = 3, CONV_TIMESTAMPTZ = 4 };
+
+static PyObject *Decimal; /* decimal.Decimal */
+static PyObject *UTC;     /* datetime.timezone.utc */
+
+/* -- a growing byte buffer ----------------------------------------------------------- */
+
+typedef struct {
+    char *data;
+    Py_ssize_t size, capacity;
+} Buf;
+
+static int buf_reserve(Buf *b, Py_ssize_t more) {
+    if (b->size + more <= b->capacity) return 0;
+    Py_ssize_t capacity = b->capacity ? b->capacity : 1024;
+    while (capacity < b->size + more) capacity *= 2;
+    char *data = PyMem_Realloc(b->data, capacity);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->data = data;
+    b->capacity = capacity;
+    return 0;
+}
+
+static int put(Buf *b, const char *text, Py_ssize_t size) {
+    if (buf_reserve(b, size) < 0) return -1;
+    memcpy(b->data + b->size, text, size);
+    b->size += size;
+    return 0;
+}
+
+#define PUT(b, literal) put((b), (literal), sizeof(literal) - 1)
+
+/* -- reading BSON ---------------------------------------------------------------------- */
+
+static int32_t read_i32(const uint8_t *p) {
+    return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                     (uint32_t)p[3] << 24);
+}
+
+static uint64_t read_u64(const uint8_t *p) {
+    uint64_t value = 0;
+    for (int i = 7; i >= 0; i--) value = value << 8 | p[i];
+    return value;
+}
+
+/* The size of a value of BSON type ``type`` at p (before end); -1 for a type this
+ * module does not write, or bytes that do not hold one. */
+static Py_ssize_t value_size(uint8_t type, const uint8_t *p, const uint8_t *end) {
+    Py_ssize_t left = end - p;
+    int32_t size;
+    switch (type) {
+    case 0x01: case 0x09: case 0x12: return left >= 8 ? 8 : -1;
+    case 0x07: return left >= 12 ? 12 : -1;
+    case 0x08: return left >= 1 && p[0] <= 1 ? 1 : -1;
+    case 0x0A: return 0;
+    case 0x10: return left >= 4 ? 4 : -1;
+    case 0x13: return left >= 16 ? 16 : -1;
+    case 0x02:
+        if (left < 5) return -1;
+        size = read_i32(p);
+        return size >= 1 && size <= left - 4 && p[4 + size - 1] == 0 ? 4 + size : -1;
+    case 0x03: case 0x04:
+        if (left < 5) return -1;
+        size = read_i32(p);
+        return size >= 5 && size <= left && p[size - 1] == 0 ? size : -1;
+    default:
+        return -1; /* binary, regex, code, timestamp, MinKey, MaxKey, deprecated types */
+    }
+}
+
+/* Whether [p, p+n) is UTF-8 that Python's strict decoder takes (no surrogates, no
+ * overlong forms, nothing past U+10FFFF) and holds no NUL. */
+static int clean_utf8(const uint8_t *p, Py_ssize_t n) {
+    const uint8_t *end = p + n;
+    while (p < end) {
+        uint8_t c = *p;
+        if (c < 0x80) {
+            if (c == 0) return 0;
+            p++;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            if (end - p < 2 || (p[1] & 0xC0) != 0x80) return 0;
+            p += 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            if (end - p < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
+            if (c == 0xE0 && p[1] < 0xA0) return 0; /* overlong */
+            if (c == 0xED && p[1] >= 0xA0) return 0; /* a surrogate */
+            p += 3;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            if (end - p < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
+                (p[3] & 0xC0) != 0x80)
+                return 0;
+            if (c == 0xF0 && p[1] < 0x90) return 0;  /* overlong */
+            if (c == 0xF4 && p[1] >= 0x90) return 0; /* past U+10FFFF */
+            p += 4;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* -- writing the kit's jsonb text (types.py: _item_text and friends) -------------------- */
+
+static const char HEX[] = "0123456789abcdef";
+
+/* A clean UTF-8 string as json writes it with ensure_ascii=False. */
+static int put_quoted(Buf *b, const uint8_t *p, Py_ssize_t n) {
+    if (buf_reserve(b, n * 6 + 2) < 0) return -1;
+    char *out = b->data + b->size;
+    *out++ = '"';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *out++ = (char)c;
+            continue;
+        }
+        *out++ = '\\';
+        switch (c) {
+        case '"': *out++ = '"'; break;
+        case '\\': *out++ = '\\'; break;
+        case '\n': *out++ = 'n'; break;
+        case '\r': *out++ = 'r'; break;
+        case '\t': *out++ = 't'; break;
+        case '\b': *out++ = 'b'; break;
+        case '\f': *out++ = 'f'; break;
+        default:
+            *out++ = 'u';
+            *out++ = '0';
+            *out++ = '0';
+            *out++ = HEX[c >> 4];
+            *out++ = HEX[c & 15];
+        }
+    }
+    *out++ = '"';
+    b->size = out - b->data;
+    return 0;
+}
+
+static int put_hex(Buf *b, const uint8_t *p, Py_ssize_t n) {
+    if (buf_reserve(b, 2 * n) < 0) return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        b->data[b->size++] = HEX[p[i] >> 4];
+        b->data[b->size++] = HEX[p[i] & 15];
+    }
+    return 0;
+}
+
+static int put_format(Buf *b, const char *format, long long value) {
+    char text[64];
+    int n = snprintf(text, sizeof text, format, value);
+    return put(b, text, n);
+}
+
+/* A double as _float_text writes it: repr, wrapped when repr is not plain JSON. */
+static int double_text(Buf *b, double value) {
+    if (isnan(value)) return FALLBACK; /* NaN's sign and payload: left to Python */
+    char *text = PyOS_double_to_string(value, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    if (text == NULL) return FAILED;
+    int status = 0;
+    if (strchr(text, 'e') || strchr(text, 'n') || strcmp(text, "-0.0") == 0) {
+        const char *name = strcmp(text, "inf") == 0    ? "Infinity"
+                           : strcmp(text, "-inf") == 0 ? "-Infinity"
+                                                       : text;
+        status = PUT(b, "{\"$numberDouble\":\"") < 0 || put(b, name, strlen(name)) < 0 ||
+                 PUT(b, "\"}") < 0;
+    } else {
+        status = put(b, text, strlen(text)) < 0;
+    }
+    PyMem_Free(text);
+    return status ? FAILED : DONE;
+}
+
+/* decimal_text() of types.py: the exact text of a Decimal128, into text (>= 64 bytes). */
+static int decimal_text(const uint8_t *p, char *text) {
+    uint64_t low = read_u64(p), high = read_u64(p + 8);
+    char *out = text;
+    if (high >> 63) *out++ = '-';
+    if ((high & (0x7CULL << 56)) == (0x7CULL << 56)) {
+        strcpy(out, (high & (0x7EULL << 56)) == (0x7EULL << 56) ? "sNaN" : "NaN");
+        return DONE;
+    }
+    if ((high & (0x78ULL << 56)) == (0x78ULL << 56)) {
+        strcpy(out, "Infinity");
+        return DONE;
+    }
+    if ((high & (0x60ULL << 56)) == (0x60ULL << 56)) return FALLBACK; /* a zero, rarely */
+    int exponent = (int)((high >> 49) & 0x3FFF) - 6176;
+    unsigned __int128 coefficient = ((unsigned __int128)(high & 0x1FFFFFFFFFFFFULL) << 64) | low;
+    char reversed[48];
+    int n = 0;
+    do {
+        reversed[n++] = (char)('0' + (int)(coefficient % 10));
+        coefficient /= 10;
+    } while (coefficient);
+    char digits[48];
+    for (int i = 0; i < n; i++) digits[i] = reversed[n - 1 - i];
+    digits[n] = 0;
+    int adjusted = exponent + n - 1;
+    if (exponent <= 0 && adjusted >= -6) {
+        if (exponent == 0) {
+            strcpy(out, digits);
+        } else if (n > -exponent) {
+            int whole = n + exponent;
+            memcpy(out, digits, whole);
+            out[whole] = '.';
+            strcpy(out + whole + 1, digits + whole);
+        } else {
+            *out++ = '0';
+            *out++ = '.';
+            for (int i = 0; i < -exponent - n; i++) *out++ = '0';
+            strcpy(out, digits);
+        }
+        return DONE;
+    }
+    *out++ = digits[0];
+    if (n > 1) {
+        *out++ = '.';
+        memcpy(out, digits + 1, n - 1);
+        out += n - 1;
+    }
+    sprintf(out, "E%s%d", adjusted >= 0 ? "+" : "", adjusted);
+    return DONE;
+}
+
+/* Days since 1970-01-01 to a civil date (H. Hinnant's algorithm). */
+static void civil_from_days(long long days, long long *year, int *month, int *day) {
+    days += 719468;
+    long long era = (days >= 0 ? days : days - 146096) / 146097;
+    long long doe = days - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long long mp = (5 * doy + 2) / 153;
+    *day = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *year = yoe + era * 400 + (*month <= 2);
+}
+
+/* Python's datetime range in ms since 1970 (years 1 to 9999): DATETIME_AUTO's bounds. */
+#define MIN_MS (-62135596800000LL)
+#define MAX_MS (253402300799999LL)
+
+typedef struct {
+    long long year;
+    int month, day, hour, minute, second, millisecond;
+} Moment;
+
+static Moment moment_of(long long ms) {
+    long long days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+    long long rest = ms - days * 86400000;
+    Moment m;
+    civil_from_days(days, &m.year, &m.month, &m.day);
+    m.hour = (int)(rest / 3600000);
+    m.minute = (int)(rest / 60000 % 60);
+    m.second = (int)(rest / 1000 % 60);
+    m.millisecond = (int)(rest % 1000);
+    return m;
+}
+
+static int value_text(Buf *b, uint8_t type, const uint8_t *p, Py_ssize_t size, int depth);
+
+typedef struct {
+    const uint8_t *name;
+    Py_ssize_t length;
+} Key;
+
+/* Whether jsonb keeps these keys in this order: by UTF-8 length, then bytewise. */
+static int keys_in_order(const Key *keys, int n) {
+    for (int i = 0; i + 1 < n; i++) {
+        const Key *a = &keys[i], *c = &keys[i + 1];
+        if (a->length != c->length) {
+            if (a->length > c->length) return 0;
+            continue;
+        }
+        if (memcmp(a->name, c->name, a->length) >= 0) return 0;
+    }
+    return 1;
+}
+
+static int has_duplicate(const Key *keys, int n) {
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (keys[i].length == keys[j].length &&
+                memcmp(keys[i].name, keys[j].name, keys[i].length) == 0)
+                return 1;
+    return 0;
+}
+
+/* Keys written as they are: clean UTF-8, not starting with '$' (those are escaped). */
+static int plain_key(const uint8_t *name, Py_ssize_t length) {
+    return (length == 0 || name[0] != '$') && clean_utf8(name, length);
+}
+
+/* The ``$keys`` list and close of an object whose keys jsonb would reorder. */
+static int put_close(Buf *b, const Key *keys, int n) {
+    if (keys_in_order(keys, n)) return PUT(b, "}") < 0 ? FAILED : DONE;
+    if (PUT(b, ",\"$keys\":[") < 0) return FAILED;
+    for (int i = 0; i < n; i++) {
+        if ((i && PUT(b, ",") < 0) || put_quoted(b, keys[i].name, keys[i].length) < 0)
+            return FAILED;
+    }
+    return PUT(b, "]}") < 0 ? FAILED : DONE;
+}
+
+/* An embedded document (array = 0) or array (1) as _object_text / _array_text write it. */
+static int container_text(Buf *b, const uint8_t *doc, Py_ssize_t size, int array, int depth) {
+    if (depth > MAX_DEPTH) return FALLBACK;
+    const uint8_t *p = doc + 4, *end = doc + size - 1;
+    Key keys[MAX_KEYS];
+    int n = 0, status;
+    if (put(b, array ? "[" : "{", 1) < 0) return FAILED;
+    while (p < end) {
+        uint8_t type = *p++;
+        const uint8_t *name = p;
+        const uint8_t *zero = memchr(p, 0, end - p);
+        if (zero == NULL) return FALLBACK;
+        Py_ssize_t length = zero - name;
+        p = zero + 1;
+        Py_ssize_t value = value_size(type, p, end);
+        if (value < 0) return FALLBACK;
+        if (n && PUT(b, ",") < 0) return FAILED;
+        if (!array) {
+            if (n == MAX_KEYS || !plain_key(name, length)) return FALLBACK;
+            keys[n] = (Key){name, length};
+            if (put_quoted(b, name, length) < 0 || PUT(b, ":") < 0) return FAILED;
+        }
+        n++;
+        if ((status = value_text(b, type, p, value, depth + 1)) != DONE) return status;
+        p += value;
+    }
+    if (array) return PUT(b, "]") < 0 ? FAILED : DONE;
+    if (n == 0) return PUT(b, "}") < 0 ? FAILED : DONE;
+    if (has_duplicate(keys, n)) return FALLBACK; /* a dict keeps one: left to Python */
+    return put_close(b, keys, n);
+}
+
+static int value_text(Buf *b, uint8_t type, const uint8_t *p, Py_ssize_t size, int depth) {
+    char text[80];
+    double number;
+    switch (type) {
+    case 0x01:
+        memcpy(&number, p, 8);
+        return double_text(b, number);
+    case 0x02:
+        if (!clean_utf8(p + 4, size - 5)) return FALLBACK; /* NUL, bad UTF-8: $escaped */
+        return put_quoted(b, p + 4, size - 5) < 0 ? FAILED : DONE;
+    case 0x03: case 0x04:
+        return container_text(b, p, size, type == 0x04, depth);
+    case 0x07:
+        return PUT(b, "{\"$oid\":\"") < 0 || put_hex(b, p, 12) < 0 || PUT(b, "\"}") < 0 ? FAILED
+                                                                                     : DONE;
+    case 0x08:
+        return (p[0] ? PUT(b, "true") : PUT(b, "false")) < 0 ? FAILED : DONE;
+    case 0x09: {
+        long long ms = (long long)read_u64(p);
+        if (ms < MIN_MS || ms > MAX_MS)
+            return put_format(b, "{\"$date\":{\"$numberLong\":\"%lld\"}}", ms) < 0 ? FAILED : DONE;
+        Moment m = moment_of(ms);
+        int n = snprintf(text, sizeof text,
+                         "{\"$date\":\"%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ\"}", m.year,
+                         m.month, m.day, m.hour, m.minute, m.second, m.millisecond);
+        return put(b, text, n) < 0 ? FAILED : DONE;
+    }
+    case 0x0A:
+        return PUT(b, "null") < 0 ? FAILED : DONE;
+    case 0x10:
+        return put_format(b, "%lld", read_i32(p)) < 0 ? FAILED : DONE;
+    case 0x12:
+        return put_format(b, "{\"$numberLong\":\"%lld\"}", (long long)read_u64(p)) < 0 ? FAILED
+                                                                                       : DONE;
+    case 0x13: {
+        if (decimal_text(p, text) != DONE) return FALLBACK;
+        return PUT(b, "{\"$numberDecimal\":\"") < 0 || put(b, text, strlen(text)) < 0 ||
+                       PUT(b, "\"}") < 0
+                   ? FAILED
+                   : DONE;
+    }
+    default:
+        return FALLBACK;
+    }
+}
+
+/* -- one document's row ------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject *columns; /* dict: field name -> (index, accepted types mask, takes_null, conv) */
+    Py_ssize_t width;
+    int catch_all;
+    PyObject *required; /* tuple of column indexes that may not be NULL */
+} Plan;
+
+static PyObject *text_of(Buf *b) { return PyUnicode_DecodeUTF8(b->data, b->size, NULL); }
+
+/* A typed column's value (or jsonb text); NULL with no exception set: fall back. */
+static PyObject *column_value(int conv, uint8_t type, const uint8_t *p, Py_ssize_t size,
+                              Buf *scratch) {
+    char text[80];
+    double number;
+    switch (conv) {
+    case CONV_PLAIN:
+        switch (type) {
+        case 0x01: memcpy(&number, p, 8); return PyFloat_FromDouble(number);
+        case 0x08: return PyBool_FromLong(p[0]);
+        case 0x10: return PyLong_FromLong(read_i32(p));
+        case 0x12: return PyLong_FromLongLong((long long)read_u64(p));
+        }
+        return NULL;
+    case CONV_JSONB: {
+        scratch->size = 0;
+        int status = value_text(scratch, type, p, size, 1);
+        return status == DONE ? text_of(scratch) : NULL;
+    }
+    case CONV_NUMERIC: {
+        if (type == 0x10 || type == 0x12) {
+            PyObject *integer = PyLong_FromLongLong(
+                type == 0x10 ? (long long)read_i32(p) : (long long)read_u64(p));
+            if (integer == NULL) return NULL;
+            PyObject *result = PyObject_CallOneArg(Decimal, integer);
+            Py_DECREF(integer);
+            return result;
+        }
+        if (type != 0x13 || decimal_text(p, text) != DONE) return NULL;
+        /* NaN, infinities and signed zeros take the Python path (and its reasons). */
+        if (strchr(text, 'N') || strchr(text, 'I')) return NULL;
+        if (text[0] == '-') {
+            uint64_t low = read_u64(p), high = read_u64(p + 8) & 0x1FFFFFFFFFFFFULL;
+            if (low == 0 && high == 0) return NULL;
+        }
+        return PyObject_CallFunction(Decimal, "s", text);
+    }
+    case CONV_TEXT:
+        if (type == 0x07) {
+            scratch->size = 0;
+            return put_hex(scratch, p, 12) < 0 ? NULL : text_of(scratch);
+        }
+        if (type != 0x02 || !clean_utf8(p + 4, size - 5)) return NULL;
+        return PyUnicode_DecodeUTF8((const char *)p + 4, size - 5, NULL);
+    case CONV_TIMESTAMPTZ: {
+        if (type != 0x09) return NULL;
+        long long ms = (long long)read_u64(p);
+        if (ms <= MIN_MS || ms > MAX_MS) return NULL; /* year one's midnight: -infinity */
+        Moment m = moment_of(ms);
+        return PyDateTimeAPI->DateTime_FromDateAndTime(
+            (int)m.year, m.month, m.day, m.hour, m.minute, m.second, m.millisecond * 1000, UTC,
+            PyDateTimeAPI->DateTimeType);
+    }
+    }
+    return NULL;
+}
+
+/* mongo_key(_id) for an ObjectId, an int32 or plain ASCII text; NULL otherwise. */
+static PyObject *key_of(uint8_t type, const uint8_t *p, Py_ssize_t size, Buf *scratch) {
+    scratch->size = 0;
+    if (type == 0x07) return put_hex(scratch, p, 12) < 0 ? NULL : text_of(scratch);
+    if (type == 0x10) return PyUnicode_FromFormat("%d", (int)read_i32(p));
+    if (type == 0x02) {
+        for (Py_ssize_t i = 4; i < size - 1; i++)
+            if (p[i] < 0x20 || p[i] >= 0x7F || p[i] == '"' || p[i] == '\\') return NULL;
+        return put_quoted(scratch, p + 4, size - 5) < 0 ? NULL : text_of(scratch);
+    }
+    return NULL;
+}
+
+typedef struct {
+    const uint8_t *name;
+    Py_ssize_t length;
+    uint8_t type;
+    const uint8_t *value;
+    Py_ssize_t size;
+    Py_ssize_t order; /* the column index of a recorded null; the unnamed come after */
+} Extra;
+
+static int extra_order(const void *a, const void *c) {
+    Py_ssize_t x = ((const Extra *)a)->order, y = ((const Extra *)c)->order;
+    return x < y ? -1 : x > y;
+}
+
+/* The catch-all's jsonb text: the nulls columns recorded, then the unnamed fields. */
+static PyObject *catch_all_text(Extra *extras, int n, Buf *scratch) {
+    Key keys[MAX_KEYS];
+    qsort(extras, n, sizeof(Extra), extra_order); /* stable enough: orders are distinct */
+    scratch->size = 0;
+    for (int i = 0; i < n; i++) {
+        keys[i] = (Key){extras[i].name, extras[i].length};
+        if (put(scratch, i ? "," : "{", 1) < 0 ||
+            put_quoted(scratch, extras[i].name, extras[i].length) < 0 || PUT(scratch, ":") < 0)
+            return NULL;
+        int status = value_text(scratch, extras[i].type, extras[i].value, extras[i].size, 1);
+        if (status != DONE) return NULL;
+    }
+    if (put_close(scratch, keys, n) != DONE) return NULL;
+    return text_of(scratch);
+}
+
+/* One document: its row tuple, Py_None to leave it to Python, NULL on an error. */
+static PyObject *document_row(const Plan *plan, const uint8_t *doc, Py_ssize_t length,
+                              Buf *scratch) {
+    if (length < 5 || read_i32(doc) != length || doc[length - 1] != 0) Py_RETURN_NONE;
+    PyObject **values = PyMem_Calloc(plan->width, sizeof(PyObject *));
+    if (values == NULL) return PyErr_NoMemory();
+    Key names[MAX_KEYS];
+    Extra extras[MAX_KEYS];
+    int n = 0, unnamed = 0;
+    Py_ssize_t next_unnamed = plan->width; /* orders after every column's index */
+    const uint8_t *p = doc + 4, *end = doc + length - 1;
+    while (p < end) {
+        uint8_t type = *p++;
+        const uint8_t *name = p;
+        const uint8_t *zero = memchr(p, 0, end - p);
+        if (zero == NULL || n == MAX_KEYS) goto fall_back;
+        Py_ssize_t name_length = zero - name;
+        p = zero + 1;
+        Py_ssize_t size = value_size(type, p, end);
+        if (size < 0 || !plain_key(name, name_length)) goto fall_back;
+        names[n++] = (Key){name, name_length};
+        const uint8_t *value = p;
+        p += size;
+        if (name_length == 3 && memcmp(name, "_id", 3) == 0) {
+            if (values[0] != NULL || (values[0] = key_of(type, value, size, scratch)) == NULL)
+                goto fall_back;
+            continue;
+        }
+        PyObject *field = PyUnicode_DecodeUTF8((const char *)name, name_length, NULL);
+        if (field == NULL) goto failed;
+        PyObject *entry = PyDict_GetItemWithError(plan->columns, field);
+        Py_DECREF(field);
+        if (entry == NULL) {
+            if (PyErr_Occurred()) goto failed;
+            if (!plan->catch_all) goto fall_back; /* dropped, and named in the report */
+            extras[unnamed++] = (Extra){name, name_length, type, value, size, next_unnamed++};
+            continue;
+        }
+        Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 0));
+        long mask = PyLong_AsLong(PyTuple_GET_ITEM(entry, 1));
+        int takes_null = PyObject_IsTrue(PyTuple_GET_ITEM(entry, 2));
+        int conv = (int)PyLong_AsLong(PyTuple_GET_ITEM(entry, 3));
+        if (type == 0x0A) {
+            if (!takes_null) goto fall_back;
+            if (plan->catch_all) /* recorded, so that null and missing stay distinct */
+                extras[unnamed++] = (Extra){name, name_length, type, value, size, index};
+            continue;
+        }
+        if (!(mask & (1L << type)) || values[index] != NULL) goto fall_back;
+        values[index] = column_value(conv, type, value, size, scratch);
+        if (values[index] == NULL) {
+            if (PyErr_Occurred()) goto failed;
+            goto fall_back;
+        }
+    }
+    if (values[0] == NULL || has_duplicate(names, n)) goto fall_back;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(plan->required); i++) {
+        Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(plan->required, i));
+        if (values[index] == NULL) goto fall_back; /* rejected, with Python's reason */
+    }
+    if (plan->catch_all && unnamed) {
+        PyObject *text = catch_all_text(extras, unnamed, scratch);
+        if (text == NULL) {
+            if (PyErr_Occurred()) goto failed;
+            goto fall_back;
+        }
+        values[plan->width - 1] = text;
+    }
+    PyObject *row = PyTuple_New(plan->width);
+    if (row == NULL) goto failed;
+    for (Py_ssize_t i = 0; i < plan->width; i++) {
+        PyObject *item = values[i] ? values[i] : Py_NewRef(Py_None);
+        PyTuple_SET_ITEM(row, i, item);
+    }
+    PyMem_Free(values);
+    return row;
+
+fall_back:
+    for (Py_ssize_t i = 0; i < plan->width; i++) Py_XDECREF(values[i]);
+    PyMem_Free(values);
+    Py_RETURN_NONE;
+failed:
+    for (Py_ssize_t i = 0; i < plan->width; i++) Py_XDECREF(values[i]);
+    PyMem_Free(values);
+    return NULL;
+}
+
+/* rows(columns, width, catch_all, required, documents) -> [row tuple or None, ...] */
+static PyObject *rows(PyObject *Py_UNUSED(module), PyObject *args) {
+    Plan plan;
+    PyObject *documents;
+    if (!PyArg_ParseTuple(args, "O!npO!O", &PyDict_Type, &plan.columns, &plan.width,
+                          &plan.catch_all, &PyTuple_Type, &plan.required, &documents))
+        return NULL;
+    if (plan.width < 1) {
+        PyErr_SetString(PyExc_ValueError, "a row has at least its key column");
+        return NULL;
+    }
+    PyObject *sequence = PySequence_Fast(documents, "documents must be a sequence of bytes");
+    if (sequence == NULL) return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence);
+    PyObject *out = PyList_New(count);
+    Buf scratch = {NULL, 0, 0};
+    for (Py_ssize_t i = 0; out != NULL && i < count; i++) {
+        PyObject *document = PySequence_Fast_GET_ITEM(sequence, i);
+        PyObject *row;
+        if (!PyBytes_Check(document)) {
+            row = Py_NewRef(Py_None);
+        } else {
+            row = document_row(&plan, (const uint8_t *)PyBytes_AS_STRING(document),
+                               PyBytes_GET_SIZE(document), &scratch);
+        }
+        if (row == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, i, row);
+    }
+    PyMem_Free(scratch.data);
+    Py_DECREF(sequence);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"rows", rows, METH_VARARGS,
+     "rows(columns, width, catch_all, required, documents): each raw BSON document's row "
+     "tuple, or None where the Python normalizer must decide."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fastrows", NULL, -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__fastrows(void) {
+    PyDateTime_IMPORT;
+    if (PyDateTimeAPI == NULL) return NULL;
+    PyObject *decimal = PyImport_ImportModule("decimal");
+    if (decimal == NULL) return NULL;
+    Decimal = PyObject_GetAttrString(decimal, "Decimal");
+    Py_DECREF(decimal);
+    if (Decimal == NULL) return NULL;
+    UTC = PyDateTimeAPI->TimeZone_UTC;
+    Py_INCREF(UTC);
+    return PyModule_Create(&module);
+}

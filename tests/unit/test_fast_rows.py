@@ -1,0 +1,222 @@
+"""The C path (rows straight from raw BSON) writes exactly what the Python normalizer writes.
+
+Every document goes both ways: the C row must equal the Python row value for value
+(same type family, same text: a Decimal's scale, a double's repr, an instant), and
+where the C path declines (``None``) the Python path decides, so ``prepare_batch``
+gives the same rows, rejections and reports on a raw batch as on a decoded one.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import bson
+import pytest
+from bson import Decimal128, Int64, ObjectId
+from bson.datetime_ms import DatetimeMS
+
+from migrationkit._mapping import fast_rows
+from migrationkit._mapping.infer import infer_mapping
+from migrationkit._mapping.normalize import Normalizer, transform_for
+from migrationkit._mapping.spec import Column, TableMapping
+from migrationkit._normalize.rows import BSON_OPTIONS, prepare_batch
+from migrationkit._target.fidelity import SAMPLES
+from migrationkit.workshop.samples import CustomerFactory
+
+pytestmark = pytest.mark.skipif(
+    not fast_rows.AVAILABLE and shutil.which("cc") is None,
+    reason="no C compiler here: the C path is not built, every document takes Python's",
+)
+
+
+def test_the_c_path_is_built_where_a_compiler_is() -> None:
+    assert fast_rows.AVAILABLE, "setup.py found a C compiler but _fastrows did not build"
+
+
+def _form(value: Any) -> Any:
+    """A value as PostgreSQL would get it, strictly: a Decimal's scale, a double's bits."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return ("int", int(value))
+    if isinstance(value, float):
+        return ("float", repr(value))
+    if isinstance(value, Decimal):
+        return ("decimal", str(value))
+    if isinstance(value, datetime):
+        return ("instant", value.astimezone(UTC).isoformat())
+    return (type(value).__name__, value)
+
+
+def _both(mapping: TableMapping, documents: list[Mapping[str, Any]]) -> tuple[int, int]:
+    """Compare the two paths on each document; (documents the C path wrote, declined)."""
+    normalizer = Normalizer(mapping)
+    fast = normalizer.from_raw
+    assert fast is not None
+    raws = [_encoded(document) for document in documents]
+    written = declined = 0
+    for raw, row in zip(raws, fast(raws), strict=True):
+        if row is None:
+            declined += 1
+            continue
+        written += 1
+        expected = normalizer(bson.decode(raw, BSON_OPTIONS)).row
+        assert [_form(v) for v in row] == [_form(v) for v in expected], bson.decode(raw)
+    return written, declined
+
+
+def _encoded(document: Mapping[str, Any]) -> bytes:
+    """BSON of a document; text with lone surrogates as the invalid UTF-8 they came from."""
+    try:
+        return bson.encode(document, codec_options=BSON_OPTIONS)
+    except UnicodeEncodeError:
+        pass
+    body = b""
+    for key, value in document.items():
+        if isinstance(value, str) and not value.isascii():
+            text = value.encode("utf-8", "surrogateescape") + b"\x00"
+            body += b"\x02" + key.encode() + b"\x00" + len(text).to_bytes(4, "little") + text
+        else:
+            body += bson.encode({key: value})[4:-1]
+    return (len(body) + 5).to_bytes(4, "little") + body + b"\x00"
+
+
+def _mapping_of(documents: list[Mapping[str, Any]]) -> TableMapping:
+    decoded = [bson.decode(bson.encode(d), BSON_OPTIONS) for d in documents]
+    return infer_mapping(
+        decoded, collection="c", table="t", sampled=None, total=len(decoded), nested="jsonb"
+    ).mapping
+
+
+def test_generated_customers_all_take_the_c_path_and_match() -> None:
+    customers = list(CustomerFactory(7).customers(2_000))
+    for number, customer in enumerate(customers):
+        customer.setdefault("_id", ObjectId.from_datetime(datetime(2024, 1, 1, tzinfo=UTC)))
+        customer["_id"] = ObjectId(f"{number:024x}")
+    written, declined = _both(_mapping_of(customers), customers)
+    assert (written, declined) == (2_000, 0)
+
+
+def test_every_bson_sample_in_a_jsonb_column_matches_or_is_left_to_python() -> None:
+    documents = [{"_id": number, "value": value} for number, (_, value) in enumerate(SAMPLES)]
+    written, declined = _both(_jsonb_for_everything(), documents)
+    # What C writes: numbers, text, dates (any range), ids, bools, null, objects, arrays.
+    # It leaves NaN, NUL or lone surrogates in text, and the types it does not know.
+    assert written >= 40 and declined >= 10, (written, declined)
+
+
+def _jsonb_for_everything() -> TableMapping:
+    kinds = ("double", "string", "object", "array", "binData", "uuid", "objectId", "bool")
+    kinds += ("date", "null", "regex", "javascript", "javascriptWithScope", "timestamp")
+    kinds += ("int", "long", "decimal", "minKey", "maxKey")
+    column = Column("value", "value", "jsonb", bson_types=kinds)
+    return TableMapping(collection="c", table="t", columns=(column,))
+
+
+def test_each_sample_in_the_catch_all_matches_or_is_left_to_python() -> None:
+    documents = [{"_id": f"id {n}", "other": value} for n, (_, value) in enumerate(SAMPLES)]
+    mapping = TableMapping(collection="c", table="t", columns=())
+    written, declined = _both(mapping, documents)
+    assert written >= 40 and declined >= 10, (written, declined)
+
+
+AWKWARD: list[dict[str, Any]] = [
+    {"_id": 1, "b": 1, "a": 2},  # out of jsonb's order: $keys
+    {"_id": 2, "nested": {"zz": 1, "a": {"é": "ü", "ab": None}, "": [], "Z": {}}},
+    {"_id": 3, "text": 'quote " back \\ tab \t nl \n cr \r bell \x07 del \x7f'},
+    {"_id": 4, "when": datetime(1, 1, 1, tzinfo=UTC), "early": datetime(1500, 6, 1, 12, tzinfo=UTC)},
+    {"_id": 5, "when": DatetimeMS(-(10**15)), "late": DatetimeMS(253402300800000)},
+    {"_id": 6, "n": [Int64(-(2**63)), -(2**31), 2**31 - 1, -0.0, float("inf"), 1e16, 5e-324]},
+    {"_id": 7, "d": [Decimal128("-0"), Decimal128("1E+5"), Decimal128("-1.5E-10"), Decimal128("0.000001")]},
+    {"_id": 8, "dollar": {"$x": 1}},  # escaped keys: Python's
+    {"_id": 9, "bad": "nul \x00 inside"},  # $escaped: Python's
+    {"_id": "text id", "x": 1},
+    {"_id": ObjectId("65a1b2c3d4e5f60718293a4b"), "x": {"deep": [[[{"a": [1]}]]]}},
+    {"_id": 10.5, "x": 1},  # a double _id: Python's key
+]
+
+
+def test_awkward_documents_match_in_the_catch_all() -> None:
+    mapping = TableMapping(collection="c", table="t", columns=())
+    written, declined = _both(mapping, AWKWARD)
+    assert written >= 8 and declined >= 3, (written, declined)
+
+
+_SURROGATES = [{"_id": 11, "name": "bad \udcff byte"}, {"_id": 12, "more": "bad \udcff"}]
+
+
+def test_invalid_utf8_is_left_to_python() -> None:
+    mapping = TableMapping(collection="c", table="t", columns=())
+    assert _both(mapping, _SURROGATES) == (0, 2)
+
+
+def _typed() -> TableMapping:
+    return TableMapping(
+        collection="c",
+        table="t",
+        columns=(
+            Column("name", "name", "text", bson_types=("string", "null")),
+            Column("owner", "owner", "text", bson_types=("objectId",)),
+            Column("n", "n", "bigint", bson_types=("int", "long")),
+            Column("x", "x", "double precision", bson_types=("double",)),
+            Column("ok", "ok", "boolean", bson_types=("bool", "null")),
+            Column("price", "price", "numeric", bson_types=("int", "long", "decimal")),
+            Column("at", "at", "timestamptz", bson_types=("date", "null"), nullable=True),
+            Column("doc", "doc", "jsonb", bson_types=("object", "array", "null")),
+        ),
+    )
+
+
+TYPED: list[dict[str, Any]] = [
+    {"_id": 1, "name": "é", "n": 5, "x": 1.5, "ok": True, "price": Decimal128("1.50"),
+     "at": datetime(1969, 7, 20, 20, 17, 40, 123000, tzinfo=UTC), "doc": {"a": 1}},
+    {"_id": 2, "owner": ObjectId("65a1b2c3d4e5f60718293a4b"), "n": Int64(2**40), "x": -0.0,
+     "ok": None, "price": Int64(7), "at": None, "doc": None, "more": 1},  # nulls recorded
+    {"_id": 3, "more": "first", "name": None, "n": 1, "price": 3},  # null, then unnamed
+    {"_id": 4, "name": 5},  # mismatch: rejected by Python
+    {"_id": 5, "price": Decimal128("NaN")},  # left to Python
+    {"_id": 6, "price": Decimal128("-0")},  # rejected by Python
+    {"_id": 7, "at": datetime(1, 1, 1, tzinfo=UTC)},  # rejected by Python (-infinity)
+    {"_id": 8, "at": DatetimeMS(-(10**15))},  # rejected by Python (outside datetime)
+    {"_id": 9, "name": "nul \x00"},  # rejected by Python
+    {"_id": 10, "n": 1, "n ": 2},
+    {"n": 1},  # no _id
+]
+
+
+def test_typed_columns_match_and_what_c_declines_python_decides() -> None:
+    written, declined = _both(_typed(), TYPED)
+    assert written >= 4 and declined >= 6, (written, declined)
+
+
+@pytest.mark.parametrize("catch_all", ["_extra", None])
+def test_prepare_batch_on_a_raw_batch_equals_it_on_a_decoded_one(catch_all: str | None) -> None:
+    mapping = TableMapping(
+        collection="c", table="t", columns=_typed().columns, catch_all=catch_all
+    )
+    transform = transform_for(mapping)
+    assert getattr(transform, "from_raw", None) is not None
+    raws = [_encoded(document) for document in TYPED + AWKWARD + _SURROGATES]
+    decoded = [bson.decode(raw, BSON_OPTIONS) for raw in raws]
+    fast, slow = prepare_batch(raws, transform), prepare_batch(decoded, transform)
+    assert [[_form(v) for v in row] for row in fast.rows] == [
+        [_form(v) for v in row] for row in slow.rows
+    ]
+    assert [(r.mongo_id, r.reason) for r in fast.rejections] == [
+        (r.mongo_id, r.reason) for r in slow.rejections
+    ]
+    assert (fast.dropped, fast.kept_aside) == (slow.dropped, slow.kept_aside)
+    assert list(fast.documents) == list(slow.documents)
+    assert slow.rejections, "the batch holds documents that must be rejected"
+
+
+def test_a_malformed_document_is_left_to_python() -> None:
+    transform = transform_for(TableMapping(collection="c", table="t", columns=()))
+    raw = bson.encode({"_id": 1, "a": "x"})
+    fast = transform.from_raw  # type: ignore[attr-defined]
+    assert fast([raw[:-1] + b"\x01", raw[:10], b""]) == [None, None, None]
+    assert fast([raw]) == [("1", '{"a":"x"}')]
