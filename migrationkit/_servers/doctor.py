@@ -23,6 +23,7 @@ import asyncpg
 from pymongo.errors import PyMongoError
 
 from migrationkit._errors import MigrationKitError
+from migrationkit._mapping import fast_rows
 from migrationkit._redact import redact_uri
 from migrationkit._settings.settings import Settings
 from migrationkit._target.run_lock import list_runs
@@ -160,7 +161,7 @@ def installed_checks(*, embedded_needed: bool) -> list[Check]:
         return [python_check(), missing]
     source = editable_source()
     where = f" (editable, from {source})" if source else ""
-    checks = [python_check(), Check("Installed", "migrationkit", "ok", version + where)]
+    checks = [python_check(), Check("Installed", "migrationkit", "ok", version + where), c_rows()]
     groups = _requirements()
     core = groups.pop(None, [])
     checks.append(_group_check("dependencies", core, needed=True, why="needed to run"))
@@ -170,6 +171,16 @@ def installed_checks(*, embedded_needed: bool) -> list[Check]:
         why = _WHY.get(extra, f"the [{extra}] extra")
         checks.append(_group_check(f"[{extra}]", packages, needed=needed, why=why))
     return checks
+
+
+def c_rows() -> Check:
+    """Whether the C row writer (:mod:`migrationkit._mapping.fast_rows`) was built."""
+    if fast_rows.AVAILABLE:
+        detail = "built: mappings with only top-level columns are written from raw BSON in C"
+        return Check("Installed", "C row writer", "ok", detail)
+    detail = "not built (no C compiler when it was installed): every document takes Python"
+    fix = "install a C compiler (Debian: apt install gcc python3-dev), then reinstall"
+    return Check("Installed", "C row writer", "info", detail, fix)
 
 
 # --------------------------------------------------------------------------- servers

@@ -66,7 +66,7 @@ def test_install_commands_use_this_interpreter() -> None:
 
 def test_the_installed_report_lists_python_the_package_and_each_extra() -> None:
     names = [check.name for check in installed_checks(embedded_needed=True)]
-    assert names[:3] == ["python", "migrationkit", "dependencies"]
+    assert names[:4] == ["python", "migrationkit", "C row writer", "dependencies"]
     assert {"[embedded]", "[notebooks]", "[test]"} <= set(names)
 
 
@@ -100,3 +100,18 @@ def test_the_doctor_parser_takes_a_timeout() -> None:
     add_doctor_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["doctor", "--timeout", "0.5"])
     assert (args.command, args.timeout) == ("doctor", 0.5)
+
+
+def test_the_report_says_whether_the_c_row_writer_was_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from migrationkit._mapping import fast_rows
+    from migrationkit._servers.doctor import c_rows
+
+    built = c_rows()
+    assert (built.level, built.fix) == ("ok", None)
+    assert "built" in built.detail
+    monkeypatch.setattr(fast_rows, "AVAILABLE", False)
+    missing = c_rows()
+    assert missing.level == "info"
+    assert "gcc" in (missing.fix or "")
