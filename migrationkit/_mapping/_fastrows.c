@@ -609,17 +609,103 @@ failed:
     return NULL;
 }
 
-/* rows(columns, width, catch_all, required, documents) -> [row tuple or None, ...] */
-static PyObject *rows(PyObject *Py_UNUSED(module), PyObject *args) {
-    Plan plan;
-    PyObject *documents;
-    if (!PyArg_ParseTuple(args, "O!npO!O", &PyDict_Type, &plan.columns, &plan.width,
-                          &plan.catch_all, &PyTuple_Type, &plan.required, &documents))
-        return NULL;
-    if (plan.width < 1) {
-        PyErr_SetString(PyExc_ValueError, "a row has at least its key column");
-        return NULL;
+/* -- the users table (rows.py: document_to_row, users_rows) ------------------------------ */
+
+/* Text as the users rules take it: a string of 1 to 254 characters, clean UTF-8. */
+static int user_text(uint8_t type, const uint8_t *p, Py_ssize_t size) {
+    if (type != 0x02 || !clean_utf8(p + 4, size - 5)) return 0;
+    Py_ssize_t characters = 0;
+    for (Py_ssize_t i = 4; i < size - 1; i++) characters += (p[i] & 0xC0) != 0x80;
+    return characters >= 1 && characters <= 254;
+}
+
+/* _is_email: something before the first '@', a '.' after it, no space anywhere. */
+static int user_email(const uint8_t *p, Py_ssize_t size) {
+    const uint8_t *text = p + 4, *end = p + size - 1;
+    const uint8_t *at = memchr(text, '@', end - text);
+    if (at == NULL || at == text || memchr(text, ' ', end - text) != NULL) return 0;
+    return memchr(at + 1, '.', end - at - 1) != NULL;
+}
+
+/* One users document: (key, username, email, age, registered_at), or Py_None when the
+ * users rules might say anything else (a rejection, an extra field, a coercion). */
+static PyObject *user_row(const uint8_t *doc, Py_ssize_t length, Buf *scratch) {
+    if (length < 5 || read_i32(doc) != length || doc[length - 1] != 0) Py_RETURN_NONE;
+    PyObject *values[5] = {NULL, NULL, NULL, NULL, NULL};
+    int registered_seen = 0;
+    const uint8_t *p = doc + 4, *end = doc + length - 1;
+    while (p < end) {
+        uint8_t type = *p++;
+        const uint8_t *name = p;
+        const uint8_t *zero = memchr(p, 0, end - p);
+        if (zero == NULL) goto fall_back;
+        Py_ssize_t name_length = zero - name;
+        p = zero + 1;
+        Py_ssize_t size = value_size(type, p, end);
+        if (size < 0) goto fall_back;
+        const uint8_t *value = p;
+        p += size;
+#define NAMED(literal) \
+    (name_length == sizeof(literal) - 1 && memcmp(name, literal, sizeof(literal) - 1) == 0)
+        int slot = NAMED("_id") ? 0 : NAMED("username") ? 1 : NAMED("email") ? 2
+                 : NAMED("age") ? 3 : NAMED("registered_at") ? 4 : -1;
+#undef NAMED
+        if (slot < 0 || values[slot] != NULL || (slot == 4 && registered_seen))
+            goto fall_back; /* an extra field (named in the report) or a duplicate */
+        if (slot == 0) {
+            values[0] = key_of(type, value, size, scratch);
+        } else if (slot == 1 || slot == 2) {
+            if (!user_text(type, value, size) || (slot == 2 && !user_email(value, size)))
+                goto fall_back;
+            values[slot] = PyUnicode_DecodeUTF8((const char *)value + 4, size - 5, NULL);
+        } else if (slot == 3) {
+            double number;
+            if (type == 0x10) {
+                int32_t age = read_i32(value);
+                if (age < 0 || age > 150) goto fall_back;
+                values[3] = PyLong_FromLong(age);
+            } else if (type == 0x01) { /* a whole double, as shells write numbers */
+                memcpy(&number, value, 8);
+                if (!(number >= 0 && number <= 150 && number == floor(number))) goto fall_back;
+                values[3] = PyLong_FromLong((long)number);
+            } else {
+                goto fall_back;
+            }
+        } else {
+            registered_seen = 1;
+            if (type == 0x0A) continue; /* null: no date */
+            long long ms = (long long)read_u64(value);
+            if (type != 0x09 || ms <= MIN_MS || ms > MAX_MS) goto fall_back;
+            Moment m = moment_of(ms);
+            values[4] = PyDateTimeAPI->DateTime_FromDateAndTime(
+                (int)m.year, m.month, m.day, m.hour, m.minute, m.second, m.millisecond * 1000,
+                UTC, PyDateTimeAPI->DateTimeType);
+        }
+        if (values[slot] == NULL) {
+            if (PyErr_Occurred()) goto failed;
+            goto fall_back;
+        }
     }
+    if (values[0] == NULL || values[1] == NULL || values[2] == NULL || values[3] == NULL)
+        goto fall_back; /* missing: rejected, with the users rules' reason */
+    PyObject *row = PyTuple_New(5);
+    if (row == NULL) goto failed;
+    for (int i = 0; i < 5; i++) PyTuple_SET_ITEM(row, i, values[i] ? values[i] : Py_NewRef(Py_None));
+    return row;
+
+fall_back:
+    for (int i = 0; i < 5; i++) Py_XDECREF(values[i]);
+    Py_RETURN_NONE;
+failed:
+    for (int i = 0; i < 5; i++) Py_XDECREF(values[i]);
+    return NULL;
+}
+
+/* The rows of a batch, one per document: ``make`` returns a tuple, None or NULL. */
+typedef PyObject *(*RowMaker)(const void *context, const uint8_t *doc, Py_ssize_t length,
+                              Buf *scratch);
+
+static PyObject *each_row(PyObject *documents, RowMaker make, const void *context) {
     PyObject *sequence = PySequence_Fast(documents, "documents must be a sequence of bytes");
     if (sequence == NULL) return NULL;
     Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence);
@@ -627,13 +713,10 @@ static PyObject *rows(PyObject *Py_UNUSED(module), PyObject *args) {
     Buf scratch = {NULL, 0, 0};
     for (Py_ssize_t i = 0; out != NULL && i < count; i++) {
         PyObject *document = PySequence_Fast_GET_ITEM(sequence, i);
-        PyObject *row;
-        if (!PyBytes_Check(document)) {
-            row = Py_NewRef(Py_None);
-        } else {
-            row = document_row(&plan, (const uint8_t *)PyBytes_AS_STRING(document),
-                               PyBytes_GET_SIZE(document), &scratch);
-        }
+        PyObject *row = !PyBytes_Check(document)
+                            ? Py_NewRef(Py_None)
+                            : make(context, (const uint8_t *)PyBytes_AS_STRING(document),
+                                   PyBytes_GET_SIZE(document), &scratch);
         if (row == NULL) {
             Py_CLEAR(out);
             break;
@@ -645,10 +728,43 @@ static PyObject *rows(PyObject *Py_UNUSED(module), PyObject *args) {
     return out;
 }
 
+static PyObject *make_mapped(const void *context, const uint8_t *doc, Py_ssize_t length,
+                             Buf *scratch) {
+    return document_row((const Plan *)context, doc, length, scratch);
+}
+
+static PyObject *make_user(const void *context, const uint8_t *doc, Py_ssize_t length,
+                           Buf *scratch) {
+    (void)context;
+    return user_row(doc, length, scratch);
+}
+
+/* users(documents) -> [row tuple or None, ...] */
+static PyObject *users(PyObject *Py_UNUSED(module), PyObject *documents) {
+    return each_row(documents, make_user, NULL);
+}
+
+/* rows(columns, width, catch_all, required, documents) -> [row tuple or None, ...] */
+static PyObject *rows(PyObject *Py_UNUSED(module), PyObject *args) {
+    Plan plan;
+    PyObject *documents;
+    if (!PyArg_ParseTuple(args, "O!npO!O", &PyDict_Type, &plan.columns, &plan.width,
+                          &plan.catch_all, &PyTuple_Type, &plan.required, &documents))
+        return NULL;
+    if (plan.width < 1) {
+        PyErr_SetString(PyExc_ValueError, "a row has at least its key column");
+        return NULL;
+    }
+    return each_row(documents, make_mapped, &plan);
+}
+
 static PyMethodDef methods[] = {
     {"rows", rows, METH_VARARGS,
      "rows(columns, width, catch_all, required, documents): each raw BSON document's row "
      "tuple, or None where the Python normalizer must decide."},
+    {"users", users, METH_O,
+     "users(documents): each raw users document's row, or None where the users rules "
+     "(pydantic) must decide."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -81,6 +81,19 @@ class FastRows:
         return rows
 
 
+def users_from_raw(documents: Sequence[bytes]) -> list[Row | None]:
+    """The users table's rows from raw BSON; ``None`` where the users rules must decide.
+
+    A row only for a document that the rules (``rows.User``) take as it is: ObjectId,
+    int32 or plain text ``_id``; username and email text of 1 to 254 characters; an
+    e-mail address; an age from 0 to 150 (int32 or a whole double); a date or null, or
+    nothing, for ``registered_at``; and no other field (those are named as dropped).
+    """
+    assert _fastrows is not None
+    rows: list[Row | None] = _fastrows.users(documents)
+    return rows
+
+
 def fast_rows(plan: TopLevelPlan | None) -> FastRows | None:
     """The C path for a mapping's plan, or ``None`` when it does not apply.
 

@@ -240,3 +240,95 @@ def test_a_malformed_document_is_left_to_python() -> None:
     fast = transform.from_raw  # type: ignore[attr-defined]
     assert fast([raw[:-1] + b"\x01", raw[:10], b""]) == [None, None, None]
     assert fast([raw]) == [("1", '{"a":"x"}')]
+
+
+# -- the users table -----------------------------------------------------------------------
+
+
+def _users_both(users: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    """Each user both ways: the C row must be users_rows' row; (written by C, declined)."""
+    from migrationkit._mapping.fast_rows import users_from_raw
+    from migrationkit._normalize.rows import users_rows
+
+    raws = [_encoded(user) for user in users]
+    written = declined = 0
+    for raw, row in zip(raws, users_from_raw(raws), strict=True):
+        if row is None:
+            declined += 1
+            continue
+        written += 1
+        expected = users_rows(bson.decode(raw, BSON_OPTIONS))
+        assert type(expected) is tuple, "C wrote a row for a user with dropped fields"
+        assert [_form(v) for v in row] == [_form(v) for v in expected], bson.decode(raw)
+    return written, declined
+
+
+def _seeded_users(count: int) -> list[dict[str, Any]]:
+    from migrationkit.workshop.seeding import UserFactory
+
+    users = list(UserFactory(3).users(count))
+    for number, user in enumerate(users):
+        user["_id"] = ObjectId(f"{number:024x}")
+    return users
+
+
+def test_seeded_users_all_take_the_c_path_and_match() -> None:
+    assert _users_both(_seeded_users(2_000)) == (2_000, 0)
+
+
+ODD_USERS: list[dict[str, Any]] = [
+    {"age": 42.0},  # a whole double: written as 42
+    {"age": -0.0},
+    {"age": 0},
+    {"age": 150},
+    {"registered_at": None},
+    {"registered_at": datetime(1, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)},
+    {"username": "é" * 254},  # 254 characters, 508 bytes
+    {"email": "a@b.c"},
+    {"_id": 7},
+    {"_id": "text id"},
+    # the C path declines these; users_rows decides (a rejection, a coercion, dropped)
+    {"age": 42.5},
+    {"age": 151},
+    {"age": True},
+    {"age": Int64(30)},
+    {"username": ""},
+    {"username": "é" * 255},
+    {"username": "a\x00b"},
+    {"username": "bad \udcff"},
+    {"email": "nope"},
+    {"email": "a b@c.d"},
+    {"email": "@b.c"},
+    {"registered_at": "2020-01-02T03:04:05Z"},
+    {"registered_at": DatetimeMS(-(10**15))},
+    {"registered_at": datetime(1, 1, 1, tzinfo=UTC)},
+    {"password": "secret"},
+    {"_id": 1.5},
+]
+
+
+def test_odd_users_match_or_are_left_to_the_users_rules() -> None:
+    user = _seeded_users(1)[0]
+    users = [user | change for change in ODD_USERS]
+    users += [
+        {key: v for key, v in user.items() if key != gone} for gone in ("registered_at", "age")
+    ]
+    assert _users_both(users) == (11, 17)
+
+
+def test_prepare_batch_on_raw_users_equals_it_on_decoded_ones() -> None:
+    from migrationkit._mapping.spec import USERS
+
+    transform = transform_for(USERS)
+    assert getattr(transform, "from_raw", None) is not None
+    users = [_seeded_users(1)[0] | change for change in ODD_USERS] + _seeded_users(50)[1:]
+    raws = [_encoded(user) for user in users]
+    decoded = [bson.decode(raw, BSON_OPTIONS) for raw in raws]
+    fast, slow = prepare_batch(raws, transform), prepare_batch(decoded, transform)
+    assert [[_form(v) for v in row] for row in fast.rows] == [
+        [_form(v) for v in row] for row in slow.rows
+    ]
+    assert [(r.mongo_id, r.reason) for r in fast.rejections] == [
+        (r.mongo_id, r.reason) for r in slow.rejections
+    ]
+    assert fast.dropped == slow.dropped == {"password": 1}
