@@ -236,23 +236,34 @@ class PreparedBatch:
 def prepare_batch(batch: Batch, transform: Transform) -> PreparedBatch:
     """Validate and transform every document; a ``ValueError`` rejects just that one.
 
-    A raw batch goes first through the transform's C path, where it has one
-    (``transform.from_raw``: :mod:`migrationkit._mapping.fast_rows`); the documents
-    it leaves (``None``) are decoded and transformed here, in their place.
+    Raw documents go first through the transform's C path, where it has one
+    (``transform.from_raw``: :mod:`migrationkit._mapping.fast_rows`); those it leaves
+    (``None``), and decoded ones, are transformed here, each in its place.
     """
     from_raw = getattr(transform, "from_raw", None)
-    if from_raw is None or not batch or not all(type(item) is bytes for item in batch):
+    raw = [item for item in batch if type(item) is bytes] if from_raw is not None else []
+    if not raw:
         prepared = PreparedBatch([], [], decode_batch(batch))
         for document in prepared.documents:
             _add(prepared, document, transform)
         return prepared
     prepared = PreparedBatch([], [], RawDocuments(batch))  # type: ignore[arg-type]
-    for raw, row in zip(batch, from_raw(batch), strict=True):
+    made = iter(from_raw(raw))  # type: ignore[misc]
+    for item in batch:
+        row = next(made) if type(item) is bytes else None
         if row is not None:
             prepared.rows.append(row)
         else:
-            _add(prepared, decode(raw), transform)
+            _add(prepared, decode(item), transform)
     return prepared
+
+
+def as_bson(document: Mapping[str, Any]) -> Document:
+    """A decoded document as BSON again, for the C path; itself if it cannot be encoded."""
+    try:
+        return bson.encode(document, codec_options=BSON_OPTIONS)
+    except (bson.InvalidDocument, UnicodeEncodeError, OverflowError, TypeError, ValueError):
+        return document  # text from invalid UTF-8 (surrogateescape), a value BSON lacks
 
 
 def _add(prepared: PreparedBatch, document: Mapping[str, Any], transform: Transform) -> None:
@@ -277,7 +288,7 @@ def _add(prepared: PreparedBatch, document: Mapping[str, Any], transform: Transf
 class RawDocuments(Sequence[Mapping[str, Any]]):
     """A raw batch's documents, decoded only if asked for (a refused row, dead letters)."""
 
-    def __init__(self, batch: Sequence[bytes]) -> None:
+    def __init__(self, batch: Batch) -> None:
         self._batch = batch
         self._decoded: list[Mapping[str, Any]] | None = None
 

@@ -332,3 +332,24 @@ def test_prepare_batch_on_raw_users_equals_it_on_decoded_ones() -> None:
         (r.mongo_id, r.reason) for r in slow.rejections
     ]
     assert fast.dropped == slow.dropped == {"password": 1}
+
+
+def test_decoded_documents_encoded_again_take_the_c_path_with_the_same_rows() -> None:
+    """The follower's documents are decoded (events, restored rows): as_bson hands them
+    to the C path; what cannot be encoded (text from invalid UTF-8) stays a dict."""
+    from migrationkit._normalize.rows import as_bson
+
+    mapping = TableMapping(collection="c", table="t", columns=_typed().columns)
+    transform = transform_for(mapping)
+    raws = [_encoded(document) for document in TYPED + AWKWARD + _SURROGATES]
+    decoded = [bson.decode(raw, BSON_OPTIONS) for raw in raws]
+    mixed = [as_bson(document) for document in decoded]
+    assert sum(type(item) is bytes for item in mixed) == len(mixed) - len(_SURROGATES)
+    fast, slow = prepare_batch(mixed, transform), prepare_batch(decoded, transform)
+    assert [[_form(v) for v in row] for row in fast.rows] == [
+        [_form(v) for v in row] for row in slow.rows
+    ]
+    assert [(r.mongo_id, r.reason) for r in fast.rejections] == [
+        (r.mongo_id, r.reason) for r in slow.rejections
+    ]
+    assert list(fast.documents) == list(slow.documents)
