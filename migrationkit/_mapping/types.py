@@ -603,7 +603,7 @@ def _dec_date(payload: Any) -> Any:
 _DECODERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "$numberLong": lambda w: Int64(int(w["$numberLong"])),
     "$numberDouble": lambda w: float(w["$numberDouble"]),
-    "$numberDecimal": lambda w: Decimal128(Decimal(w["$numberDecimal"])),
+    "$numberDecimal": lambda w: decimal128_of_text(w["$numberDecimal"]),
     "$oid": lambda w: ObjectId(w["$oid"]),
     "$date": lambda w: _dec_date(w["$date"]),
     "$binary": lambda w: _dec_binary(w["$binary"]),
@@ -827,6 +827,27 @@ def decimal128_of(number: Decimal) -> Decimal128:
         high = (sign << 63) | ((exponent + _EXPONENT_BIAS) << 49) | (coefficient >> 64)
         return Decimal128.from_bid(_BID.pack(coefficient & _LOW_64, high))
     return Decimal128(number)
+
+
+def decimal128_of_text(text: str) -> Decimal128:
+    """The ``Decimal128`` whose :func:`decimal_text` is ``text``, bit for bit.
+
+    ``Decimal128(Decimal(text))`` packs the coefficient bit by bit in Python (about 6 µs);
+    a plain finite text of up to 34 digits is packed straight into the BID halves here.
+    NaN, infinities and anything else take that general path.
+    """
+    negative = text[:1] == "-"
+    mantissa, _, power = (text[1:] if negative else text).partition("E")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    if not digits.isdigit() or not digits.isascii() or len(digits) > _COEFFICIENT_DIGITS:
+        return Decimal128(Decimal(text))
+    exponent = (int(power) if power else 0) - len(fraction)
+    if not -_EXPONENT_BIAS <= exponent <= _MAX_EXPONENT:
+        return Decimal128(Decimal(text))
+    coefficient = int(digits)
+    high = (negative << 63) | ((exponent + _EXPONENT_BIAS) << 49) | (coefficient >> 64)
+    return Decimal128.from_bid(_BID.pack(coefficient & _LOW_64, high))
 
 
 def comparable(pg_type: str, value: Any) -> Any:

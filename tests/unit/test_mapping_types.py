@@ -590,3 +590,21 @@ def test_mapping_decode_options_keep_out_of_range_dates_and_invalid_utf8() -> No
     assert document["d"] == DatetimeMS(-(10**15))
     assert document["s"] == "\udcffb"
     assert same_bson(from_jsonb(to_jsonb(document)), document)
+
+
+def test_decimal128_of_text_is_bit_for_bit_the_decimal128_of_its_text() -> None:
+    import random
+
+    from migrationkit._mapping.types import decimal128_of_text, decimal_text
+    from migrationkit._target.fidelity import SAMPLES
+
+    values = [value for _, value in SAMPLES if isinstance(value, Decimal128)]
+    rng = random.Random(5)
+    for _ in range(3_000):
+        digits = rng.randrange(10 ** rng.randrange(1, 35))
+        values.append(Decimal128(f"{rng.choice(('', '-'))}{digits}E{rng.randrange(-6176, 6112)}"))
+    for value in values:
+        text = decimal_text(value)
+        assert decimal128_of_text(text).bid == Decimal128(Decimal(text)).bid, text
+        if "NaN" not in text:  # a NaN's payload is not in its text
+            assert decimal128_of_text(text).bid == value.bid, text
