@@ -226,6 +226,8 @@ class PreparedBatch:
 
     def reject_rows(self, refused: Mapping[str, str]) -> list[Rejection]:
         """Rejections for rows PostgreSQL refused, ``refused`` mapping mongo_id → reason."""
+        if not refused:  # the common case: no document needs decoding (RawDocuments)
+            return []
         return [
             Rejection(key, refused[key], document)
             for document in self.documents
