@@ -216,13 +216,22 @@ static int decimal_text(const uint8_t *p, char *text) {
     }
     if ((high & (0x60ULL << 56)) == (0x60ULL << 56)) return FALLBACK; /* a zero, rarely */
     int exponent = (int)((high >> 49) & 0x3FFF) - 6176;
-    unsigned __int128 coefficient = ((unsigned __int128)(high & 0x1FFFFFFFFFFFFULL) << 64) | low;
     char reversed[48];
     int n = 0;
+#ifdef __SIZEOF_INT128__
+    unsigned __int128 coefficient = ((unsigned __int128)(high & 0x1FFFFFFFFFFFFULL) << 64) | low;
     do {
         reversed[n++] = (char)('0' + (int)(coefficient % 10));
         coefficient /= 10;
     } while (coefficient);
+#else /* no 128-bit integers (MSVC, 32-bit): only coefficients that fit 64 bits */
+    if (high & 0x1FFFFFFFFFFFFULL) return FALLBACK;
+    uint64_t coefficient = low;
+    do {
+        reversed[n++] = (char)('0' + (int)(coefficient % 10));
+        coefficient /= 10;
+    } while (coefficient);
+#endif
     char digits[48];
     for (int i = 0; i < n; i++) digits[i] = reversed[n - 1 - i];
     digits[n] = 0;

@@ -353,3 +353,33 @@ def test_decoded_documents_encoded_again_take_the_c_path_with_the_same_rows() ->
         (r.mongo_id, r.reason) for r in slow.rejections
     ]
     assert list(fast.documents) == list(slow.documents)
+
+
+def test_damaged_bson_never_crashes_and_never_gets_a_row_python_would_not_write() -> None:
+    """Bytes changed at random: the C path declines, or writes exactly Python's row."""
+    import random
+
+    from migrationkit._mapping.fast_rows import users_from_raw
+
+    customers = list(CustomerFactory(2).customers(100))
+    for number, customer in enumerate(customers):
+        customer["_id"] = ObjectId(f"{number:024x}")
+    normalizer = Normalizer(_mapping_of(customers))
+    fast = normalizer.from_raw
+    assert fast is not None
+    raws = [bson.encode(customer) for customer in customers]
+    rng = random.Random(11)
+    written = 0
+    for _ in range(3_000):
+        damaged = bytearray(rng.choice(raws))
+        for _ in range(rng.randrange(1, 4)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        raw = bytes(damaged)
+        users_from_raw([raw, raw[: rng.randrange(len(raw))]])  # must not crash either
+        row = fast([raw, raw[: rng.randrange(len(raw))]])[0]
+        if row is None:
+            continue
+        written += 1
+        expected = normalizer(bson.decode(raw, BSON_OPTIONS)).row  # decodes, and is taken
+        assert [_form(v) for v in row] == [_form(v) for v in expected]
+    assert written > 300  # most damage hits values the C path still writes exactly
