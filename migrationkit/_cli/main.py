@@ -356,9 +356,16 @@ def cmd_servers(args: argparse.Namespace) -> None:
         servers.start()
     elif args.action == "stop":
         servers.stop()
-    for status in servers.status():
+    statuses = servers.status()
+    for status in statuses:
         state = "running" if status.running else "stopped"
         print(f"{status.name:<11} {state:<8} {status.detail}")
+    if args.action != "stop" and all(status.running for status in statuses):
+        from migrationkit._servers.doctor import DEFAULT_TIMEOUT_S, run_checks
+
+        # The runs holding a target lock there (migrationkit_runs), as `doctor` lists them.
+        for check in asyncio.run(run_checks(servers.endpoints().pg_dsn, DEFAULT_TIMEOUT_S)):
+            print(f"{'runs':<11} in progress: {check.detail}")
 
 
 async def cmd_seed(args: argparse.Namespace) -> None:

@@ -159,3 +159,29 @@ async def test_a_run_killed_while_holding_the_target_does_not_block_the_next(
     finally:
         await observer.close()
         killed.communicate()
+
+
+async def test_servers_status_lists_the_runs_in_progress(servers: Endpoints) -> None:
+    """``migrationkit servers status`` ends with the runs holding a lock there."""
+    home = os.environ["MIGRATIONKIT_TEST_HOME"]  # the test servers' home (tests/conftest.py)
+
+    def status() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "migrationkit", "servers", "status"],
+            env=os.environ | {"MIGRATIONKIT_HOME": home},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout
+
+    assert "runs        in progress: none" in status()
+    holder = RunInfo(
+        run_id="status-run", host="ops-host", pid=4242,
+        started_at=datetime(2025, 6, 1, 10, 0, 3, tzinfo=UTC),
+        command="migrationkit migrate --backend asyncio",
+    )  # fmt: skip
+    async with TargetLock.acquire(servers.pg_dsn, tables=["lock_status"], run_info=holder):
+        listed = await asyncio.to_thread(status)
+    assert "runs        in progress: lock_status: run status-run on host ops-host" in listed
