@@ -111,9 +111,11 @@ async def check(module: ModuleType) -> Feedback:
         return "for 4 workers it answers 0 to 3, however large the counts"
 
     async def follows_in_flight() -> str:
-        cases = [[0, 0, 0, 0]] * 4 + [[1, 0, 1, 1]] * 2
+        # Twelve asks: a random pick among four idle workers repeats itself twelve times
+        # with a chance of 4 in 4**12, so it cannot slip through to the later steps.
+        cases = [[0, 0, 0, 0]] * 12 + [[1, 0, 1, 1]] * 2
         answers = ask(4, cases)
-        if len(set(answers[:4])) != 1 or len(set(answers[4:])) != 1:
+        if len(set(answers[:12])) != 1 or len(set(answers[12:])) != 1:
             _judge(cases, answers, size=4)
         return "the same in_flight gets the same answer: no turns taken"
 
