@@ -99,6 +99,35 @@ static Py_ssize_t value_size(uint8_t type, const uint8_t *p, const uint8_t *end)
     }
 }
 
+/* One element of a document: its type, name and value. */
+typedef struct {
+    uint8_t type;
+    const uint8_t *name;
+    Py_ssize_t name_length;
+    const uint8_t *value;
+    Py_ssize_t size;
+} Element;
+
+/* Read the element at *p (before end) and move *p past it; 0 when the bytes do not
+ * hold one of a type this module writes. */
+static int next_element(const uint8_t **p, const uint8_t *end, Element *e) {
+    e->type = *(*p)++;
+    e->name = *p;
+    const uint8_t *zero = memchr(*p, 0, end - *p);
+    if (zero == NULL) return 0;
+    e->name_length = zero - e->name;
+    e->value = zero + 1;
+    e->size = value_size(e->type, e->value, end);
+    if (e->size < 0) return 0;
+    *p = e->value + e->size;
+    return 1;
+}
+
+/* Whether [doc, doc+length) is one whole BSON document: its size, then its end byte. */
+static int whole_document(const uint8_t *doc, Py_ssize_t length) {
+    return length >= 5 && read_i32(doc) == length && doc[length - 1] == 0;
+}
+
 /* Whether [p, p+n) is UTF-8 that Python's strict decoder takes (no surrogates, no
  * overlong forms, nothing past U+10FFFF) and holds no NUL. */
 static int clean_utf8(const uint8_t *p, Py_ssize_t n) {
@@ -296,6 +325,16 @@ static Moment moment_of(long long ms) {
     return m;
 }
 
+/* The aware datetime (UTC) of a BSON date for a timestamptz; NULL, with no exception
+ * set, outside Python's range and at year one's midnight (asyncpg's -infinity). */
+static PyObject *datetime_of(long long ms) {
+    if (ms <= MIN_MS || ms > MAX_MS) return NULL;
+    Moment m = moment_of(ms);
+    return PyDateTimeAPI->DateTime_FromDateAndTime((int)m.year, m.month, m.day, m.hour,
+                                                   m.minute, m.second, m.millisecond * 1000,
+                                                   UTC, PyDateTimeAPI->DateTimeType);
+}
+
 static int value_text(Buf *b, uint8_t type, const uint8_t *p, Py_ssize_t size, int depth);
 
 typedef struct {
@@ -348,24 +387,17 @@ static int container_text(Buf *b, const uint8_t *doc, Py_ssize_t size, int array
     Key keys[MAX_KEYS];
     int n = 0, status;
     if (put(b, array ? "[" : "{", 1) < 0) return FAILED;
+    Element e;
     while (p < end) {
-        uint8_t type = *p++;
-        const uint8_t *name = p;
-        const uint8_t *zero = memchr(p, 0, end - p);
-        if (zero == NULL) return FALLBACK;
-        Py_ssize_t length = zero - name;
-        p = zero + 1;
-        Py_ssize_t value = value_size(type, p, end);
-        if (value < 0) return FALLBACK;
+        if (!next_element(&p, end, &e)) return FALLBACK;
         if (n && PUT(b, ",") < 0) return FAILED;
         if (!array) {
-            if (n == MAX_KEYS || !plain_key(name, length)) return FALLBACK;
-            keys[n] = (Key){name, length};
-            if (put_quoted(b, name, length) < 0 || PUT(b, ":") < 0) return FAILED;
+            if (n == MAX_KEYS || !plain_key(e.name, e.name_length)) return FALLBACK;
+            keys[n] = (Key){e.name, e.name_length};
+            if (put_quoted(b, e.name, e.name_length) < 0 || PUT(b, ":") < 0) return FAILED;
         }
         n++;
-        if ((status = value_text(b, type, p, value, depth + 1)) != DONE) return status;
-        p += value;
+        if ((status = value_text(b, e.type, e.value, e.size, depth + 1)) != DONE) return status;
     }
     if (array) return PUT(b, "]") < 0 ? FAILED : DONE;
     if (n == 0) return PUT(b, "}") < 0 ? FAILED : DONE;
@@ -474,15 +506,8 @@ static PyObject *column_value(int conv, uint8_t type, const uint8_t *p, Py_ssize
         }
         if (type != 0x02 || !clean_utf8(p + 4, size - 5)) return NULL;
         return PyUnicode_DecodeUTF8((const char *)p + 4, size - 5, NULL);
-    case CONV_TIMESTAMPTZ: {
-        if (type != 0x09) return NULL;
-        long long ms = (long long)read_u64(p);
-        if (ms <= MIN_MS || ms > MAX_MS) return NULL; /* year one's midnight: -infinity */
-        Moment m = moment_of(ms);
-        return PyDateTimeAPI->DateTime_FromDateAndTime(
-            (int)m.year, m.month, m.day, m.hour, m.minute, m.second, m.millisecond * 1000, UTC,
-            PyDateTimeAPI->DateTimeType);
-    }
+    case CONV_TIMESTAMPTZ:
+        return type == 0x09 ? datetime_of((long long)read_u64(p)) : NULL;
     }
     return NULL;
 }
@@ -534,7 +559,7 @@ static PyObject *catch_all_text(Extra *extras, int n, Buf *scratch) {
 /* One document: its row tuple, Py_None to leave it to Python, NULL on an error. */
 static PyObject *document_row(const Plan *plan, const uint8_t *doc, Py_ssize_t length,
                               Buf *scratch) {
-    if (length < 5 || read_i32(doc) != length || doc[length - 1] != 0) Py_RETURN_NONE;
+    if (!whole_document(doc, length)) Py_RETURN_NONE;
     PyObject **values = PyMem_Calloc(plan->width, sizeof(PyObject *));
     if (values == NULL) return PyErr_NoMemory();
     Key names[MAX_KEYS];
@@ -542,18 +567,14 @@ static PyObject *document_row(const Plan *plan, const uint8_t *doc, Py_ssize_t l
     int n = 0, unnamed = 0;
     Py_ssize_t next_unnamed = plan->width; /* orders after every column's index */
     const uint8_t *p = doc + 4, *end = doc + length - 1;
+    Element e;
     while (p < end) {
-        uint8_t type = *p++;
-        const uint8_t *name = p;
-        const uint8_t *zero = memchr(p, 0, end - p);
-        if (zero == NULL || n == MAX_KEYS) goto fall_back;
-        Py_ssize_t name_length = zero - name;
-        p = zero + 1;
-        Py_ssize_t size = value_size(type, p, end);
-        if (size < 0 || !plain_key(name, name_length)) goto fall_back;
+        if (n == MAX_KEYS || !next_element(&p, end, &e)) goto fall_back;
+        uint8_t type = e.type;
+        const uint8_t *name = e.name, *value = e.value;
+        Py_ssize_t name_length = e.name_length, size = e.size;
+        if (!plain_key(name, name_length)) goto fall_back;
         names[n++] = (Key){name, name_length};
-        const uint8_t *value = p;
-        p += size;
         if (name_length == 3 && memcmp(name, "_id", 3) == 0) {
             if (values[0] != NULL || (values[0] = key_of(type, value, size, scratch)) == NULL)
                 goto fall_back;
@@ -639,21 +660,16 @@ static int user_email(const uint8_t *p, Py_ssize_t size) {
 /* One users document: (key, username, email, age, registered_at), or Py_None when the
  * users rules might say anything else (a rejection, an extra field, a coercion). */
 static PyObject *user_row(const uint8_t *doc, Py_ssize_t length, Buf *scratch) {
-    if (length < 5 || read_i32(doc) != length || doc[length - 1] != 0) Py_RETURN_NONE;
+    if (!whole_document(doc, length)) Py_RETURN_NONE;
     PyObject *values[5] = {NULL, NULL, NULL, NULL, NULL};
     int registered_seen = 0;
     const uint8_t *p = doc + 4, *end = doc + length - 1;
+    Element e;
     while (p < end) {
-        uint8_t type = *p++;
-        const uint8_t *name = p;
-        const uint8_t *zero = memchr(p, 0, end - p);
-        if (zero == NULL) goto fall_back;
-        Py_ssize_t name_length = zero - name;
-        p = zero + 1;
-        Py_ssize_t size = value_size(type, p, end);
-        if (size < 0) goto fall_back;
-        const uint8_t *value = p;
-        p += size;
+        if (!next_element(&p, end, &e)) goto fall_back;
+        uint8_t type = e.type;
+        const uint8_t *name = e.name, *value = e.value;
+        Py_ssize_t name_length = e.name_length, size = e.size;
 #define NAMED(literal) \
     (name_length == sizeof(literal) - 1 && memcmp(name, literal, sizeof(literal) - 1) == 0)
         int slot = NAMED("_id") ? 0 : NAMED("username") ? 1 : NAMED("email") ? 2
@@ -683,12 +699,8 @@ static PyObject *user_row(const uint8_t *doc, Py_ssize_t length, Buf *scratch) {
         } else {
             registered_seen = 1;
             if (type == 0x0A) continue; /* null: no date */
-            long long ms = (long long)read_u64(value);
-            if (type != 0x09 || ms <= MIN_MS || ms > MAX_MS) goto fall_back;
-            Moment m = moment_of(ms);
-            values[4] = PyDateTimeAPI->DateTime_FromDateAndTime(
-                (int)m.year, m.month, m.day, m.hour, m.minute, m.second, m.millisecond * 1000,
-                UTC, PyDateTimeAPI->DateTimeType);
+            if (type != 0x09) goto fall_back;
+            values[4] = datetime_of((long long)read_u64(value));
         }
         if (values[slot] == NULL) {
             if (PyErr_Occurred()) goto failed;
