@@ -9,7 +9,7 @@ gives the same rows, rejections and reports on a raw batch as on a decoded one.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,8 +22,8 @@ from bson.datetime_ms import DatetimeMS
 from migrationkit._mapping import fast_rows
 from migrationkit._mapping.infer import infer_mapping
 from migrationkit._mapping.normalize import Normalizer, transform_for
-from migrationkit._mapping.spec import Column, TableMapping
-from migrationkit._normalize.rows import BSON_OPTIONS, prepare_batch
+from migrationkit._mapping.spec import BSON_TYPES, Column, TableMapping
+from migrationkit._normalize.rows import BSON_OPTIONS, PreparedBatch, prepare_batch
 from migrationkit._target.fidelity import SAMPLES
 from migrationkit.workshop.samples import CustomerFactory
 
@@ -52,21 +52,40 @@ def _form(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
-def _both(mapping: TableMapping, documents: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
-    """Compare the two paths on each document; (documents the C path wrote, declined)."""
-    normalizer = Normalizer(mapping)
-    fast = normalizer.from_raw
-    assert fast is not None
+def _compared(
+    documents: Sequence[Mapping[str, Any]],
+    from_raw: Callable[[Sequence[bytes]], list[Any]],
+    python_row: Callable[[Mapping[str, Any]], Any],
+) -> tuple[int, int]:
+    """Each document both ways: the C row must be Python's; (written by C, declined)."""
     raws = [_encoded(document) for document in documents]
     written = declined = 0
-    for raw, row in zip(raws, fast(raws), strict=True):
+    for raw, row in zip(raws, from_raw(raws), strict=True):
         if row is None:
             declined += 1
             continue
         written += 1
-        expected = normalizer(bson.decode(raw, BSON_OPTIONS)).row
+        expected = python_row(bson.decode(raw, BSON_OPTIONS))
         assert [_form(v) for v in row] == [_form(v) for v in expected], bson.decode(raw)
     return written, declined
+
+
+def _both(mapping: TableMapping, documents: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    """Compare the two paths of a mapping on each document."""
+    normalizer = Normalizer(mapping)
+    assert normalizer.from_raw is not None
+    return _compared(documents, normalizer.from_raw, lambda document: normalizer(document).row)
+
+
+def _same_batches(fast: PreparedBatch, slow: PreparedBatch) -> None:
+    """Two prepared batches hold the same rows, rejections and counts."""
+    assert [[_form(v) for v in row] for row in fast.rows] == [
+        [_form(v) for v in row] for row in slow.rows
+    ]
+    assert [(r.mongo_id, r.reason) for r in fast.rejections] == [
+        (r.mongo_id, r.reason) for r in slow.rejections
+    ]
+    assert (fast.dropped, fast.kept_aside) == (slow.dropped, slow.kept_aside)
 
 
 def _encoded(document: Mapping[str, Any]) -> bytes:
@@ -109,19 +128,7 @@ def test_every_bson_sample_in_a_jsonb_column_matches_or_is_left_to_python() -> N
 
 
 def _jsonb_for_everything() -> TableMapping:
-    kinds: tuple[str, ...] = (
-        "double",
-        "string",
-        "object",
-        "array",
-        "binData",
-        "uuid",
-        "objectId",
-        "bool",
-    )
-    kinds += ("date", "null", "regex", "javascript", "javascriptWithScope", "timestamp")
-    kinds += ("int", "long", "decimal", "minKey", "maxKey")
-    column = Column("value", "value", "jsonb", bson_types=kinds)
+    column = Column("value", "value", "jsonb", bson_types=BSON_TYPES)
     return TableMapping(collection="c", table="t", columns=(column,))
 
 
@@ -223,13 +230,7 @@ def test_prepare_batch_on_a_raw_batch_equals_it_on_a_decoded_one(catch_all: str 
     raws = [_encoded(document) for document in TYPED + AWKWARD + _SURROGATES]
     decoded = [bson.decode(raw, BSON_OPTIONS) for raw in raws]
     fast, slow = prepare_batch(raws, transform), prepare_batch(decoded, transform)
-    assert [[_form(v) for v in row] for row in fast.rows] == [
-        [_form(v) for v in row] for row in slow.rows
-    ]
-    assert [(r.mongo_id, r.reason) for r in fast.rejections] == [
-        (r.mongo_id, r.reason) for r in slow.rejections
-    ]
-    assert (fast.dropped, fast.kept_aside) == (slow.dropped, slow.kept_aside)
+    _same_batches(fast, slow)
     assert list(fast.documents) == list(slow.documents)
     assert slow.rejections, "the batch holds documents that must be rejected"
 
@@ -250,17 +251,12 @@ def _users_both(users: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
     from migrationkit._mapping.fast_rows import users_from_raw
     from migrationkit._normalize.rows import users_rows
 
-    raws = [_encoded(user) for user in users]
-    written = declined = 0
-    for raw, row in zip(raws, users_from_raw(raws), strict=True):
-        if row is None:
-            declined += 1
-            continue
-        written += 1
-        expected = users_rows(bson.decode(raw, BSON_OPTIONS))
-        assert type(expected) is tuple, "C wrote a row for a user with dropped fields"
-        assert [_form(v) for v in row] == [_form(v) for v in expected], bson.decode(raw)
-    return written, declined
+    def plain_row(user: Mapping[str, Any]) -> Any:
+        made = users_rows(user)
+        assert type(made) is tuple, "C wrote a row for a user with dropped fields"
+        return made
+
+    return _compared(users, users_from_raw, plain_row)
 
 
 def _seeded_users(count: int) -> list[dict[str, Any]]:
@@ -325,12 +321,7 @@ def test_prepare_batch_on_raw_users_equals_it_on_decoded_ones() -> None:
     raws = [_encoded(user) for user in users]
     decoded = [bson.decode(raw, BSON_OPTIONS) for raw in raws]
     fast, slow = prepare_batch(raws, transform), prepare_batch(decoded, transform)
-    assert [[_form(v) for v in row] for row in fast.rows] == [
-        [_form(v) for v in row] for row in slow.rows
-    ]
-    assert [(r.mongo_id, r.reason) for r in fast.rejections] == [
-        (r.mongo_id, r.reason) for r in slow.rejections
-    ]
+    _same_batches(fast, slow)
     assert fast.dropped == slow.dropped == {"password": 1}
 
 
@@ -346,12 +337,7 @@ def test_decoded_documents_encoded_again_take_the_c_path_with_the_same_rows() ->
     mixed = [as_bson(document) for document in decoded]
     assert sum(type(item) is bytes for item in mixed) == len(mixed) - len(_SURROGATES)
     fast, slow = prepare_batch(mixed, transform), prepare_batch(decoded, transform)
-    assert [[_form(v) for v in row] for row in fast.rows] == [
-        [_form(v) for v in row] for row in slow.rows
-    ]
-    assert [(r.mongo_id, r.reason) for r in fast.rejections] == [
-        (r.mongo_id, r.reason) for r in slow.rejections
-    ]
+    _same_batches(fast, slow)
     assert list(fast.documents) == list(slow.documents)
 
 
