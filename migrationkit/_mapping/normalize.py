@@ -542,12 +542,6 @@ class MappingTransform:
     def __getstate__(self) -> dict[str, Any]:
         return {"mapping": self.mapping, "_compiled": None}  # compiled again where it runs
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, MappingTransform) and other.mapping == self.mapping
-
-    def __hash__(self) -> int:
-        return hash(self.mapping)
-
 
 class UsersTransform:
     """:func:`users_rows`, with its C path for raw batches (:func:`.fast_rows.users_from_raw`)."""

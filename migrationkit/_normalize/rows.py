@@ -244,13 +244,13 @@ def prepare_batch(batch: Batch, transform: Transform) -> PreparedBatch:
     """
     from_raw = getattr(transform, "from_raw", None)
     raw = [item for item in batch if type(item) is bytes] if from_raw is not None else []
-    if not raw:
+    if from_raw is None or not raw:
         prepared = PreparedBatch([], [], decode_batch(batch))
         for document in prepared.documents:
             _add(prepared, document, transform)
         return prepared
     prepared = PreparedBatch([], [], RawDocuments(batch))  # type: ignore[arg-type]
-    made = iter(from_raw(raw))  # type: ignore[misc]
+    made = iter(from_raw(raw))
     for item in batch:
         row = next(made) if type(item) is bytes else None
         if row is not None:
