@@ -824,9 +824,14 @@ def decimal128_of(number: Decimal) -> Decimal128:
         and "E" not in text
     ):
         coefficient = int(text.replace(".", "").replace("-", ""))  # digits, from C
-        high = (sign << 63) | ((exponent + _EXPONENT_BIAS) << 49) | (coefficient >> 64)
-        return Decimal128.from_bid(_BID.pack(coefficient & _LOW_64, high))
+        return _packed(sign, coefficient, exponent)
     return Decimal128(number)
+
+
+def _packed(negative: int, coefficient: int, exponent: int) -> Decimal128:
+    """The Decimal128 of a coefficient (up to 34 digits) and an exponent in range."""
+    high = (negative << 63) | ((exponent + _EXPONENT_BIAS) << 49) | (coefficient >> 64)
+    return Decimal128.from_bid(_BID.pack(coefficient & _LOW_64, high))
 
 
 def decimal128_of_text(text: str) -> Decimal128:
@@ -845,9 +850,7 @@ def decimal128_of_text(text: str) -> Decimal128:
     exponent = (int(power) if power else 0) - len(fraction)
     if not -_EXPONENT_BIAS <= exponent <= _MAX_EXPONENT:
         return Decimal128(Decimal(text))
-    coefficient = int(digits)
-    high = (negative << 63) | ((exponent + _EXPONENT_BIAS) << 49) | (coefficient >> 64)
-    return Decimal128.from_bid(_BID.pack(coefficient & _LOW_64, high))
+    return _packed(negative, int(digits), exponent)
 
 
 def comparable(pg_type: str, value: Any) -> Any:

@@ -242,7 +242,7 @@ def prepare_batch(batch: Batch, transform: Transform) -> PreparedBatch:
     (``transform.from_raw``: :mod:`migrationkit._mapping.fast_rows`); those it leaves
     (``None``), and decoded ones, are transformed here, each in its place.
     """
-    from_raw = getattr(transform, "from_raw", None)
+    from_raw = raw_path(transform)
     raw = [item for item in batch if type(item) is bytes] if from_raw is not None else []
     if from_raw is None or not raw:
         prepared = PreparedBatch([], [], decode_batch(batch))
@@ -258,6 +258,13 @@ def prepare_batch(batch: Batch, transform: Transform) -> PreparedBatch:
         else:
             _add(prepared, decode(item), transform)
     return prepared
+
+
+def raw_path(transform: Transform) -> Callable[[Sequence[bytes]], list[Row | None]] | None:
+    """The transform's C path for raw BSON (``transform.from_raw``), or ``None``."""
+    found: Callable[[Sequence[bytes]], list[Row | None]] | None
+    found = getattr(transform, "from_raw", None)
+    return found
 
 
 def as_bson(document: Mapping[str, Any]) -> Document:

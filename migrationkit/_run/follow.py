@@ -49,6 +49,7 @@ from migrationkit._normalize.rows import (
     Transform,
     as_bson,
     prepare_batch,
+    raw_path,
 )
 from migrationkit._observe.observe import NullObserver, Observer
 from migrationkit._run.written_documents import DEFAULT_BUDGET_BYTES, WrittenDocuments
@@ -329,7 +330,7 @@ class Follower:
     def _batch_of(self, documents: Mapping[str, Mapping[str, Any]]) -> list[Any]:
         """The documents to write; as BSON where the transform has a C path (cheaper to
         encode and write in C than to normalize in Python)."""
-        if getattr(self.transform, "from_raw", None) is None:
+        if raw_path(self.transform) is None:
             return list(documents.values())
         return [as_bson(document) for document in documents.values()]
 

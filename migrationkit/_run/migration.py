@@ -39,7 +39,7 @@ from migrationkit._mapping.files import resolve_mapping
 from migrationkit._mapping.infer import Inference
 from migrationkit._mapping.normalize import transform_for
 from migrationkit._mapping.spec import TableMapping
-from migrationkit._normalize.rows import Transform, last_id
+from migrationkit._normalize.rows import Transform, last_id, raw_path
 from migrationkit._observe.logs import WorkerLogging, with_run_id
 from migrationkit._observe.observe import NullObserver, Observer
 from migrationkit._observe.progress import NullProgress, Progress
@@ -462,7 +462,7 @@ class Migration:
             batch_bytes=settings.batch_bytes or None,
             after=start.last_id if start else OPEN,
             # Raw BSON also where the transform writes rows from it in C (fast_rows.py).
-            raw=cluster.reads_raw_bson or getattr(self.transform, "from_raw", None) is not None,
+            raw=cluster.reads_raw_bson or raw_path(self.transform) is not None,
             policy=settings.retry_policy,
         )
         checkpoint = None if given else (lambda batch, rows: (last_id(batch), done_before + rows))

@@ -202,11 +202,12 @@ async def test_the_c_row_writer_and_the_python_path_write_the_same_tables(
     import asyncpg
 
     from migrationkit._mapping.normalize import normalize, transform_for
+    from migrationkit._normalize.rows import raw_path
 
     settings = make_settings(backend=backend, batch_size=100)
     fast = inferred(settings, customers, "jsonb")
     slow = TableMapping(collection=fast.collection, table=f"{fast.table}_py", columns=fast.columns)
-    assert getattr(transform_for(fast), "from_raw", None) is not None
+    assert raw_path(transform_for(fast)) is not None
     assert settings.pg_dsn is not None
     try:
         await migrate(settings, mapping=fast)

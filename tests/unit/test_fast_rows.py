@@ -23,7 +23,7 @@ from migrationkit._mapping import fast_rows
 from migrationkit._mapping.infer import infer_mapping
 from migrationkit._mapping.normalize import Normalizer, transform_for
 from migrationkit._mapping.spec import BSON_TYPES, Column, TableMapping
-from migrationkit._normalize.rows import BSON_OPTIONS, PreparedBatch, prepare_batch
+from migrationkit._normalize.rows import BSON_OPTIONS, PreparedBatch, prepare_batch, raw_path
 from migrationkit._target.fidelity import SAMPLES
 from migrationkit.workshop.samples import CustomerFactory
 
@@ -226,7 +226,7 @@ def test_typed_columns_match_and_what_c_declines_python_decides() -> None:
 def test_prepare_batch_on_a_raw_batch_equals_it_on_a_decoded_one(catch_all: str | None) -> None:
     mapping = TableMapping(collection="c", table="t", columns=_typed().columns, catch_all=catch_all)
     transform = transform_for(mapping)
-    assert getattr(transform, "from_raw", None) is not None
+    assert raw_path(transform) is not None
     raws = [_encoded(document) for document in TYPED + AWKWARD + _SURROGATES]
     decoded = [bson.decode(raw, BSON_OPTIONS) for raw in raws]
     fast, slow = prepare_batch(raws, transform), prepare_batch(decoded, transform)
@@ -316,7 +316,7 @@ def test_prepare_batch_on_raw_users_equals_it_on_decoded_ones() -> None:
     from migrationkit._mapping.spec import USERS
 
     transform = transform_for(USERS)
-    assert getattr(transform, "from_raw", None) is not None
+    assert raw_path(transform) is not None
     users = [_seeded_users(1)[0] | change for change in ODD_USERS] + _seeded_users(50)[1:]
     raws = [_encoded(user) for user in users]
     decoded = [bson.decode(raw, BSON_OPTIONS) for raw in raws]
