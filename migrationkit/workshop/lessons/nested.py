@@ -268,12 +268,17 @@ async def migrate_layouts(shop: Shop, *, repeats: int = MIGRATION_REPEATS) -> Mi
 
 
 async def read_source(shop: Shop) -> int:
-    """Read the collection as ``migrate()`` does (the kit's reader, its batches), write nothing."""
+    """Read the collection as ``migrate()`` does (the kit's reader, its batches), write nothing.
+
+    Raw BSON, undecoded, as ``migrate()`` reads it for the jsonb mapping (whose rows are
+    written from the bytes in C): the least a migration can ask of the source. Decoding
+    is a layout's own work, so it is not counted here.
+    """
     settings = shop.settings
     async with MongoConnectionHandler(shop.endpoints.mongo_uri, driver=settings.mongo_driver) as c:
         repository = UserMongoRepository(c[settings.mongo_database][settings.mongo_collection])
         batches = repository.iter_batches(
-            settings.batch_size, batch_bytes=settings.batch_bytes or None
+            settings.batch_size, batch_bytes=settings.batch_bytes or None, raw=True
         )
         return sum([len(batch) async for batch in batches])
 
