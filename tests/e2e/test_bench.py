@@ -167,6 +167,14 @@ def test_a_line_fit_recovers_a_linear_page_cost_and_extrapolates_with_it() -> No
     assert rest == pytest.approx((0.5 + 2e-6 * 3_000) + (0.5 + 2e-6 * 4_000))
 
 
+def test_a_falling_line_of_page_costs_is_read_as_flat_noise() -> None:
+    pages = [PageTime(skip, seconds) for skip, seconds in ((0, 0.05), (1_000, 0.02), (2_000, 0.01))]
+    intercept, slope, _ = fit_line([(p.skip, p.seconds) for p in pages])
+    assert (intercept, slope) == pytest.approx((0.08 / 3, 0.0))
+    rest, *_ = remaining_seconds(pages, rows_done=3_000, rows_total=9_000, batch_size=1_000)
+    assert rest == pytest.approx(6 * 0.08 / 3)  # the mean per page, never below zero
+
+
 def test_a_target_passes_on_its_side_of_the_threshold() -> None:
     assert Target("at least", 0.9, 0.9).passed
     assert not Target("at least", 0.89, 0.9).passed

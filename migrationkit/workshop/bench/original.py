@@ -30,13 +30,18 @@ MIN_PAGES_FOR_FIT = 3
 
 
 def fit_line(points: list[tuple[float, float]]) -> tuple[float, float, float]:
-    """Least squares ``y = a + b*x``: (a, b, r²); r² is 1 when ``y`` does not vary."""
+    """Least squares ``y = a + b*x`` with ``b >= 0``: (a, b, r²); r² is 1 when ``y`` does not vary.
+
+    A skip/limit page never gets cheaper further into the collection, so a falling
+    line is noise in a few short pages; left free it would predict pages that take
+    negative time. The best line with ``b >= 0`` is then the flat one at the mean.
+    """
     n = len(points)
     mean_x = sum(x for x, _ in points) / n
     mean_y = sum(y for _, y in points) / n
     sxx = sum((x - mean_x) ** 2 for x, _ in points)
     sxy = sum((x - mean_x) * (y - mean_y) for x, y in points)
-    slope = sxy / sxx if sxx > 0 else 0.0
+    slope = max(sxy / sxx, 0.0) if sxx > 0 else 0.0
     intercept = mean_y - slope * mean_x
     residual = sum((y - intercept - slope * x) ** 2 for x, y in points)
     total = sum((y - mean_y) ** 2 for _, y in points)
