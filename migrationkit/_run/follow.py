@@ -211,6 +211,8 @@ class Follower:
         self._last_save = time.monotonic()
         self._history = _HistoryCheck(source, position.caught_up_to)
         self._written = WrittenDocuments()
+        #: Reads rows back while ``postgres`` commits the batch before (see :meth:`_patch`).
+        self._reader: ReconnectingConnection | None = None
         self._committing: _Commit | None = None
         #: Keys PostgreSQL refused in commits settled while a batch was being prepared.
         self._refused_lately: set[str] = set()
@@ -226,11 +228,14 @@ class Follower:
         options = options or FollowOptions()
         self._written = WrittenDocuments(options.cache_bytes)
         try:
-            async with self.source.stream(
-                resume_after=self.position.token,
-                max_events=options.max_events,
-                max_wait_s=options.max_wait_s,
-            ) as stream:
+            async with (
+                self.postgres.sibling() as self._reader,
+                self.source.stream(
+                    resume_after=self.position.token,
+                    max_events=options.max_events,
+                    max_wait_s=options.max_wait_s,
+                ) as stream,
+            ):
                 try:
                     while not self._should_stop(options):
                         await self._one_batch(await stream.next(), options)
@@ -455,7 +460,11 @@ class Follower:
         """Apply update descriptions to the documents the target holds; the rest to re-read.
 
         Each document comes from what this follower last wrote (``from_memory``), or
-        else from the target's rows, once the batch before has committed.
+        else from the target's rows, read on a connection of their own while the batch
+        before commits: that batch wrote every key it touched into memory, so a key read
+        back is one it does not change (and its committed rows are what the target will
+        hold), unless it deleted the key or the memory let the key go; only then does the
+        read wait for the commit.
         """
         stored: dict[str, Any] = {}
         missing: dict[str, Any] = {}
@@ -467,8 +476,12 @@ class Follower:
                 stored[change.key] = written
                 from_memory.add(change.key)
         if missing:
-            await self._settle()
-            stored |= await self.postgres.run(
+            if self._committing is not None and not self._committing.work.touched.isdisjoint(
+                missing
+            ):
+                await self._settle()
+            assert self._reader is not None  # opened by run()
+            stored |= await self._reader.run(
                 lambda db: stored_documents(db, self.mapping, missing), what="reading documents"
             )
         unknown = []
@@ -520,6 +533,11 @@ class _Work:
     #: Keys whose new version was built on a document remembered, not read back.
     from_memory: set[str]
     position: StreamPosition
+
+    @property
+    def touched(self) -> set[str]:
+        """Every key whose rows this batch writes or deletes."""
+        return set(self.documents) | set(self.deleted)
 
 
 @dataclass(frozen=True)

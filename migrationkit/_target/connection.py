@@ -108,6 +108,10 @@ class ReconnectingConnection:
             connection.terminate()  # stuck mid-operation (e.g. after a cancel): cut it
             raise
 
+    def sibling(self) -> ReconnectingConnection:
+        """Another connection to the same server, with the same retry policy (unopened)."""
+        return ReconnectingConnection(self._dsn, policy=self._policy)
+
     async def run(self, operation: Callable[[asyncpg.Connection], Awaitable[T]], *, what: str) -> T:
         return await retry(
             lambda: operation(self._open()),

@@ -4,10 +4,12 @@ a stopped follower resumes exactly; a position that cannot be resumed fails loud
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
 import pytest
+from pymongo import UpdateOne
 
 from migrationkit import MongoConnectionHandler, Settings, TableMapping, verify
 from migrationkit._errors import ChangeHistoryLostError, ConfigurationError
@@ -234,6 +236,65 @@ async def test_updates_apply_to_the_document_the_follower_wrote_without_reading_
         await run.following()
         await update_one_batch_at_a_time(run, stream, 7, updates)
     assert rows_read_back == ["7"] * reads  # with a cache: only the first, written by the load
+    checked = await verify(settings, mapping=mapping)
+    assert checked.ok, checked.summary()
+
+
+@pytest.fixture
+def postgres_steps(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The follower's reads back and commits, in order; each commit made 0.3 s slower."""
+    steps: list[str] = []
+    read, apply = follow.stored_documents, follow.apply_changes
+
+    async def reading(db: Any, mapping: TableMapping, ids: Any) -> Any:
+        steps.extend(f"read {key}" for key in ids)
+        return await read(db, mapping, ids)
+
+    async def applying(db: Any, **batch: Any) -> Any:
+        steps.append("commit")
+        await asyncio.sleep(0.3)
+        try:
+            return await apply(db, **batch)
+        finally:
+            steps.append("committed")
+
+    monkeypatch.setattr(follow, "stored_documents", reading)
+    monkeypatch.setattr(follow, "apply_changes", applying)
+    return steps
+
+
+@pytest.mark.parametrize(
+    ("cache_bytes", "keys", "overlap"),
+    [
+        (2**20, (7, 8), True),  # key 8 is not in the batch committing: read meanwhile
+        (0, (7, 7), False),  # no memory: key 7 is read back again, after its own commit
+    ],
+)
+async def test_rows_are_read_back_while_the_batch_before_commits_unless_it_touches_them(
+    settings: Settings,
+    mapping: TableMapping,
+    customers: list[dict[str, Any]],
+    db: Any,
+    postgres_steps: list[str],
+    cache_bytes: int,
+    keys: tuple[int, int],
+    overlap: bool,
+) -> None:
+    async with (
+        source_collection(settings) as stream,
+        followed(settings, mapping, cache_bytes=cache_bytes, max_events=1) as run,
+    ):
+        await run.following()
+        postgres_steps.clear()
+        await stream.collection.bulk_write(
+            [UpdateOne({"_id": key}, {"$inc": {"v": 1}}) for key in keys]
+        )
+        await run.caught_up(await stream.cluster_time())
+    first, second = (f"read {key}" for key in keys)
+    assert postgres_steps.count("commit") == postgres_steps.count("committed") == 2
+    assert postgres_steps.index(first) < postgres_steps.index("commit")
+    second_read = len(postgres_steps) - 1 - postgres_steps[::-1].index(second)
+    assert (second_read < postgres_steps.index("committed")) is overlap, postgres_steps
     checked = await verify(settings, mapping=mapping)
     assert checked.ok, checked.summary()
 
