@@ -1,4 +1,5 @@
-/* Rows straight from raw BSON for a mapping whose columns are all top-level fields.
+/* Rows straight from raw BSON for a mapping whose columns are all top-level fields
+ * (and whose child tables, if any, are top-level arrays of such flat documents).
  *
  * The Python normalizer (normalize.py) decodes every document into dicts and lists,
  * then walks them again to write each nested value as the kit's lossless jsonb text
@@ -453,12 +454,45 @@ static int value_text(Buf *b, uint8_t type, const uint8_t *p, Py_ssize_t size, i
 
 /* -- one document's row ------------------------------------------------------------------ */
 
+typedef struct Level Level;
+
+/* A flattened object (its fields are columns too) under a level: its name, its level. */
 typedef struct {
+    const char *name;
+    Py_ssize_t length;
+    Level *level;
+} Named;
+
+/* One object level: its fields' columns, and the objects under it that are flattened. */
+struct Level {
     PyObject *columns; /* dict: field name -> (index, accepted types mask, takes_null, conv) */
-    Py_ssize_t width;
     int catch_all;
+    int n_objects;
+    Named *objects;
+};
+
+typedef struct Plan Plan;
+
+/* A top-level array written to a child table: its field's name, and the child's plan. */
+typedef struct {
+    const char *name;
+    Py_ssize_t length;
+    Plan *plan;
+} ChildPlan;
+
+/* One table's rows: the document's (or an array element's) levels and row shape. */
+struct Plan {
+    Level top;
+    Py_ssize_t width;
     PyObject *required; /* tuple of column indexes that may not be NULL */
-} Plan;
+    int element;        /* 1: an array element's row (its _id is a plain field; no key) */
+    PyObject *scalar;   /* an element's: the column of scalar elements, or NULL */
+    int n_children;     /* the document's only: the arrays that become child tables */
+    ChildPlan *children;
+};
+
+#define MAX_CHILDREN 32
+#define MAX_OBJECTS 64
 
 static PyObject *text_of(Buf *b) { return PyUnicode_DecodeUTF8(b->data, b->size, NULL); }
 
@@ -529,9 +563,10 @@ typedef struct {
     const uint8_t *name;
     Py_ssize_t length;
     uint8_t type;
-    const uint8_t *value;
+    const uint8_t *value; /* NULL: ``text`` holds the value's jsonb text already */
     Py_ssize_t size;
-    Py_ssize_t order; /* the column index of a recorded null; the unnamed come after */
+    Py_ssize_t order; /* Python's insertion order (see fill_level) */
+    const Buf *text;
 } Extra;
 
 static int extra_order(const void *a, const void *c) {
@@ -539,33 +574,61 @@ static int extra_order(const void *a, const void *c) {
     return x < y ? -1 : x > y;
 }
 
-/* The catch-all's jsonb text: the nulls columns recorded, then the unnamed fields. */
-static PyObject *catch_all_text(Extra *extras, int n, Buf *scratch) {
+/* A level's catch-all object as jsonb text into ``out``, in Python's insertion order. */
+static int extras_text(Buf *out, Extra *extras, int n) {
     Key keys[MAX_KEYS];
-    qsort(extras, n, sizeof(Extra), extra_order); /* stable enough: orders are distinct */
-    scratch->size = 0;
+    qsort(extras, n, sizeof(Extra), extra_order); /* the orders are distinct */
     for (int i = 0; i < n; i++) {
         keys[i] = (Key){extras[i].name, extras[i].length};
-        if (put(scratch, i ? "," : "{", 1) < 0 ||
-            put_quoted(scratch, extras[i].name, extras[i].length) < 0 || PUT(scratch, ":") < 0)
-            return NULL;
-        int status = value_text(scratch, extras[i].type, extras[i].value, extras[i].size, 1);
-        if (status != DONE) return NULL;
+        if (put(out, i ? "," : "{", 1) < 0 ||
+            put_quoted(out, extras[i].name, extras[i].length) < 0 || PUT(out, ":") < 0)
+            return FAILED;
+        if (extras[i].value == NULL) {
+            if (put(out, extras[i].text->data, extras[i].text->size) < 0) return FAILED;
+            continue;
+        }
+        int status = value_text(out, extras[i].type, extras[i].value, extras[i].size, 1);
+        if (status != DONE) return status;
     }
-    if (put_close(scratch, keys, n) != DONE) return NULL;
-    return text_of(scratch);
+    if (n == 0) return PUT(out, "{}") < 0 ? FAILED : DONE;
+    return put_close(out, keys, n);
 }
 
-/* One document: its row tuple, Py_None to leave it to Python, NULL on an error. */
-static PyObject *document_row(const Plan *plan, const uint8_t *doc, Py_ssize_t length,
-                              Buf *scratch) {
-    if (!whole_document(doc, length)) Py_RETURN_NONE;
-    PyObject **values = PyMem_Calloc(plan->width, sizeof(PyObject *));
-    if (values == NULL) return PyErr_NoMemory();
+static int object_index(const Level *level, const uint8_t *name, Py_ssize_t length) {
+    for (int i = 0; i < level->n_objects; i++)
+        if (level->objects[i].length == length &&
+            memcmp(level->objects[i].name, name, length) == 0)
+            return i;
+    return -1;
+}
+
+static int child_index(const Plan *plan, const uint8_t *name, Py_ssize_t length) {
+    for (int i = 0; i < plan->n_children; i++)
+        if (plan->children[i].length == length &&
+            memcmp(plan->children[i].name, name, length) == 0)
+            return i;
+    return -1;
+}
+
+/* One object level's fields into values[]; what it leaves for the catch-all, as jsonb
+ * text, into ``kept`` (left empty when nothing is left). DONE, FALLBACK or FAILED.
+ *
+ * At the document's level, _id becomes values[0] and each child table's array is noted
+ * in arrays[] (NULL: absent or empty). Python's catch-all keeps its keys in this order:
+ * the nulls of columns (by column), the flattened objects, the empty child arrays, the
+ * unnamed fields as they come; each Extra's ``order`` says which. */
+static int fill_level(const Plan *plan, const Level *level, const uint8_t *doc,
+                      Py_ssize_t length, PyObject **values, const uint8_t **arrays,
+                      Buf *kept, Buf *scratch, int depth) {
+    if (depth > MAX_DEPTH || !whole_document(doc, length)) return FALLBACK;
+    int top = arrays != NULL;
     Key names[MAX_KEYS];
     Extra extras[MAX_KEYS];
-    int n = 0, unnamed = 0;
-    Py_ssize_t next_unnamed = plan->width; /* orders after every column's index */
+    Buf inner[MAX_OBJECTS];
+    int n = 0, unnamed = 0, status = DONE;
+    for (int i = 0; i < level->n_objects; i++) inner[i] = (Buf){NULL, 0, -1}; /* -1: absent */
+    Py_ssize_t after_objects = plan->width + level->n_objects;
+    Py_ssize_t next_unnamed = after_objects + (top ? plan->n_children : 0);
     const uint8_t *p = doc + 4, *end = doc + length - 1;
     Element e;
     while (p < end) {
@@ -575,19 +638,52 @@ static PyObject *document_row(const Plan *plan, const uint8_t *doc, Py_ssize_t l
         Py_ssize_t name_length = e.name_length, size = e.size;
         if (!plain_key(name, name_length)) goto fall_back;
         names[n++] = (Key){name, name_length};
-        if (name_length == 3 && memcmp(name, "_id", 3) == 0) {
+        if (top && !plan->element && name_length == 3 && memcmp(name, "_id", 3) == 0) {
             if (values[0] != NULL || (values[0] = key_of(type, value, size, scratch)) == NULL)
-                goto fall_back;
+                goto stop;
             continue;
         }
         PyObject *field = PyUnicode_DecodeUTF8((const char *)name, name_length, NULL);
         if (field == NULL) goto failed;
-        PyObject *entry = PyDict_GetItemWithError(plan->columns, field);
+        PyObject *entry = PyDict_GetItemWithError(level->columns, field);
         Py_DECREF(field);
         if (entry == NULL) {
             if (PyErr_Occurred()) goto failed;
-            if (!plan->catch_all) goto fall_back; /* dropped, and named in the report */
-            extras[unnamed++] = (Extra){name, name_length, type, value, size, next_unnamed++};
+            int object = object_index(level, name, name_length);
+            if (object >= 0) {
+                if (inner[object].capacity != -1) goto fall_back; /* twice: a duplicate */
+                inner[object].capacity = 0;
+                Py_ssize_t order = plan->width + object;
+                if (type == 0x0A) { /* a null object stays null in the catch-all */
+                    if (level->catch_all)
+                        extras[unnamed++] = (Extra){name, name_length, type, value, size, order,
+                                                    NULL};
+                    continue;
+                }
+                if (type != 0x03) goto fall_back; /* not an object: Python's rules */
+                status = fill_level(plan, level->objects[object].level, value, size, values,
+                                    NULL, &inner[object], scratch, depth + 1);
+                if (status != DONE) goto stop;
+                if (inner[object].size == 0 && size == 5 && level->catch_all)
+                    status = PUT(&inner[object], "{}") < 0 ? FAILED : DONE; /* kept empty */
+                if (status != DONE) goto stop;
+                if (inner[object].size)
+                    extras[unnamed++] = (Extra){name, name_length, type, NULL, 0, order,
+                                                &inner[object]};
+                continue;
+            }
+            int child = top ? child_index(plan, name, name_length) : -1;
+            if (child >= 0) {
+                if (type != 0x04) goto fall_back; /* null, or not an array: Python's rules */
+                if (size > 5) arrays[child] = value;
+                else if (level->catch_all) /* an empty array stays in the catch-all */
+                    extras[unnamed++] = (Extra){name, name_length, type, value, size,
+                                                after_objects + child, NULL};
+                continue;
+            }
+            if (!level->catch_all) goto fall_back; /* dropped, and named in the report */
+            extras[unnamed++] =
+                (Extra){name, name_length, type, value, size, next_unnamed++, NULL};
             continue;
         }
         Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 0));
@@ -596,47 +692,165 @@ static PyObject *document_row(const Plan *plan, const uint8_t *doc, Py_ssize_t l
         int conv = (int)PyLong_AsLong(PyTuple_GET_ITEM(entry, 3));
         if (type == 0x0A) {
             if (!takes_null) goto fall_back;
-            if (plan->catch_all) /* recorded, so that null and missing stay distinct */
-                extras[unnamed++] = (Extra){name, name_length, type, value, size, index};
+            if (level->catch_all) /* recorded, so that null and missing stay distinct */
+                extras[unnamed++] = (Extra){name, name_length, type, value, size, index, NULL};
             continue;
         }
         if (!(mask & (1L << type)) || values[index] != NULL) goto fall_back;
         values[index] = column_value(conv, type, value, size, scratch);
-        if (values[index] == NULL) {
-            if (PyErr_Occurred()) goto failed;
-            goto fall_back;
-        }
+        if (values[index] == NULL) goto stop;
     }
-    if (values[0] == NULL || has_duplicate(names, n)) goto fall_back;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(plan->required); i++) {
-        Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(plan->required, i));
-        if (values[index] == NULL) goto fall_back; /* rejected, with Python's reason */
-    }
-    if (plan->catch_all && unnamed) {
-        PyObject *text = catch_all_text(extras, unnamed, scratch);
-        if (text == NULL) {
-            if (PyErr_Occurred()) goto failed;
-            goto fall_back;
-        }
-        values[plan->width - 1] = text;
-    }
-    PyObject *row = PyTuple_New(plan->width);
-    if (row == NULL) goto failed;
-    for (Py_ssize_t i = 0; i < plan->width; i++) {
-        PyObject *item = values[i] ? values[i] : Py_NewRef(Py_None);
-        PyTuple_SET_ITEM(row, i, item);
-    }
-    PyMem_Free(values);
-    return row;
-
+    if (has_duplicate(names, n)) goto fall_back;
+    if (unnamed) status = extras_text(kept, extras, unnamed);
+    goto done;
+stop: /* a NULL from a Python call: an error if one is set, else fall back */
+    status = PyErr_Occurred() ? FAILED : FALLBACK;
+    goto done;
 fall_back:
-    for (Py_ssize_t i = 0; i < plan->width; i++) Py_XDECREF(values[i]);
-    PyMem_Free(values);
-    Py_RETURN_NONE;
+    status = FALLBACK;
+    goto done;
 failed:
-    for (Py_ssize_t i = 0; i < plan->width; i++) Py_XDECREF(values[i]);
+    status = FAILED;
+done:
+    for (int i = 0; i < level->n_objects; i++) PyMem_Free(inner[i].data);
+    return status;
+}
+
+/* One row (the document's, or an element's) into values[]: DONE, FALLBACK or FAILED. */
+static int fill_row(const Plan *plan, const uint8_t *doc, Py_ssize_t length, PyObject **values,
+                    const uint8_t **arrays, Buf *scratch) {
+    Buf kept = {NULL, 0, 0};
+    int status = fill_level(plan, &plan->top, doc, length, values,
+                            plan->element ? NULL : arrays, &kept, scratch, 0);
+    if (status == DONE && values[0] == NULL) status = FALLBACK; /* no _id */
+    for (Py_ssize_t i = 0; status == DONE && i < PyTuple_GET_SIZE(plan->required); i++) {
+        Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(plan->required, i));
+        if (values[index] == NULL) status = FALLBACK; /* rejected, with Python's reason */
+    }
+    if (status == DONE && plan->top.catch_all) {
+        /* An empty element keeps "{}" (it differs from an element of nulls). */
+        if (kept.size == 0 && plan->element && length == 5)
+            status = PUT(&kept, "{}") < 0 ? FAILED : DONE;
+        if (status == DONE && kept.size &&
+            (values[plan->width - 1] = text_of(&kept)) == NULL)
+            status = FAILED;
+    }
+    PyMem_Free(kept.data);
+    return status;
+}
+
+/* values[0..width) as a tuple (NULL: None), taking their references; NULL on an error. */
+static PyObject *row_of(PyObject **values, Py_ssize_t width) {
+    PyObject *row = PyTuple_New(width);
+    if (row == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < width; i++) {
+        PyTuple_SET_ITEM(row, i, values[i] ? values[i] : Py_NewRef(Py_None));
+        values[i] = NULL;
+    }
+    return row;
+}
+
+static void clear_values(PyObject **values, Py_ssize_t width) {
+    for (Py_ssize_t i = 0; i < width; i++) Py_CLEAR(values[i]);
+}
+
+/* A scalar element's row into values[] (its key and position are there). */
+static int scalar_row(const Plan *plan, const Element *e, PyObject **values, Buf *scratch) {
+    if (plan->scalar == NULL) return FALLBACK; /* kept in the catch-all, or dropped */
+    Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(plan->scalar, 0));
+    long mask = PyLong_AsLong(PyTuple_GET_ITEM(plan->scalar, 1));
+    int takes_null = PyObject_IsTrue(PyTuple_GET_ITEM(plan->scalar, 2));
+    int conv = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan->scalar, 3));
+    if (e->type == 0x0A) {
+        if (!takes_null) return FALLBACK;
+        /* recorded, so that a null element and a missing value stay distinct */
+        if (plan->top.catch_all && (values[plan->width - 1] = PyUnicode_FromString("null")) == NULL)
+            return FAILED;
+    } else {
+        if (!(mask & (1L << e->type))) return FALLBACK;
+        values[index] = column_value(conv, e->type, e->value, e->size, scratch);
+        if (values[index] == NULL) return PyErr_Occurred() ? FAILED : FALLBACK;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(plan->required); i++)
+        if (values[PyLong_AsSsize_t(PyTuple_GET_ITEM(plan->required, i))] == NULL)
+            return FALLBACK; /* rejected, with Python's reason */
+    return DONE;
+}
+
+/* The rows of one array's elements, appended to ``rows``: DONE, FALLBACK or FAILED. */
+static int element_rows(const Plan *plan, PyObject *key, const uint8_t *array, PyObject *rows,
+                        Buf *scratch) {
+    Py_ssize_t length = read_i32(array);
+    if (!whole_document(array, length)) return FALLBACK;
+    PyObject **values = PyMem_Calloc(plan->width, sizeof(PyObject *));
+    if (values == NULL) {
+        PyErr_NoMemory();
+        return FAILED;
+    }
+    const uint8_t *p = array + 4, *end = array + length - 1;
+    Element e;
+    int status = DONE;
+    for (long position = 0; p < end; position++) {
+        if (!next_element(&p, end, &e)) {
+            status = FALLBACK;
+            break;
+        }
+        values[0] = Py_NewRef(key);
+        if ((values[1] = PyLong_FromLong(position)) == NULL) {
+            status = FAILED;
+            break;
+        }
+        status = e.type == 0x03 ? fill_row(plan, e.value, e.size, values, NULL, scratch)
+                                : scalar_row(plan, &e, values, scratch);
+        if (status != DONE) break;
+        PyObject *row = row_of(values, plan->width);
+        if (row == NULL || PyList_Append(rows, row) < 0) {
+            Py_XDECREF(row);
+            status = FAILED;
+            break;
+        }
+        Py_DECREF(row);
+    }
+    clear_values(values, plan->width);
     PyMem_Free(values);
-    return NULL;
+    return status;
+}
+
+/* One document: its row tuple, or with child tables (row, (rows of each child table)),
+ * Py_None to leave it to Python, NULL on an error. */
+static PyObject *document_row(const Plan *plan, const uint8_t *doc, Py_ssize_t length,
+                              Buf *scratch) {
+    const uint8_t *arrays[MAX_CHILDREN] = {NULL};
+    PyObject *row = NULL, *children = NULL;
+    PyObject **values = PyMem_Calloc(plan->width, sizeof(PyObject *));
+    if (values == NULL) return PyErr_NoMemory();
+    int status = fill_row(plan, doc, length, values, arrays, scratch);
+    if (status == DONE && plan->n_children) {
+        if ((children = PyTuple_New(plan->n_children)) == NULL) status = FAILED;
+        for (int c = 0; status == DONE && c < plan->n_children; c++) {
+            PyObject *rows = PyList_New(0);
+            if (rows == NULL) {
+                status = FAILED;
+                break;
+            }
+            PyTuple_SET_ITEM(children, c, rows);
+            if (arrays[c] != NULL)
+                status = element_rows(plan->children[c].plan, values[0], arrays[c], rows, scratch);
+        }
+    }
+    if (status == DONE) row = row_of(values, plan->width);
+    clear_values(values, plan->width);
+    PyMem_Free(values);
+    if (status != DONE || row == NULL) {
+        Py_XDECREF(children);
+        if (status == FALLBACK) Py_RETURN_NONE;
+        return NULL;
+    }
+    if (children == NULL) return row;
+    PyObject *pair = PyTuple_Pack(2, row, children);
+    Py_DECREF(row);
+    Py_DECREF(children);
+    return pair;
 }
 
 /* -- the users table (rows.py: document_to_row, users_rows) ------------------------------ */
@@ -765,24 +979,114 @@ static PyObject *users(PyObject *Py_UNUSED(module), PyObject *documents) {
     return each_row(documents, make_user, NULL);
 }
 
-/* rows(columns, width, catch_all, required, documents) -> [row tuple or None, ...] */
+/* A level from (columns, catch_all, ((name, level), ...)); 0 with an error set. The
+ * objects' levels are allocated: free_level() frees them. */
+static int level_of(PyObject *spec, Level *level, int depth) {
+    PyObject *objects;
+    level->n_objects = 0;
+    level->objects = NULL;
+    if (depth > MAX_DEPTH) {
+        PyErr_SetString(PyExc_ValueError, "flattened objects nest too deep for the C path");
+        return 0;
+    }
+    if (!PyArg_ParseTuple(spec, "O!pO!", &PyDict_Type, &level->columns, &level->catch_all,
+                          &PyTuple_Type, &objects))
+        return 0;
+    Py_ssize_t n = PyTuple_GET_SIZE(objects);
+    if (n > MAX_OBJECTS) {
+        PyErr_SetString(PyExc_ValueError, "too many flattened objects for the C path");
+        return 0;
+    }
+    if (n == 0) return 1;
+    level->objects = PyMem_Calloc(n, sizeof(Named));
+    if (level->objects == NULL) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Named *named = &level->objects[i];
+        PyObject *name, *inner;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(objects, i), "UO!", &name, &PyTuple_Type, &inner))
+            return 0;
+        if ((named->name = PyUnicode_AsUTF8AndSize(name, &named->length)) == NULL) return 0;
+        if ((named->level = PyMem_Calloc(1, sizeof(Level))) == NULL) {
+            PyErr_NoMemory();
+            return 0;
+        }
+        level->n_objects = (int)i + 1; /* freed from here on, even if parsing fails */
+        if (!level_of(inner, named->level, depth + 1)) return 0;
+    }
+    return 1;
+}
+
+static void free_level(Level *level) {
+    for (int i = 0; i < level->n_objects; i++) {
+        if (level->objects[i].level != NULL) free_level(level->objects[i].level);
+        PyMem_Free(level->objects[i].level);
+    }
+    PyMem_Free(level->objects);
+}
+
+/* rows(level, width, required, children, documents) -> [row or None, ...]
+ * level: (columns, catch_all, ((name, level), ...) of flattened objects);
+ * children: ((field, level, width, required, scalar), ...), one per child table, where
+ * scalar is the column of scalar elements (a column's 4-tuple) or None. */
 static PyObject *rows(PyObject *Py_UNUSED(module), PyObject *args) {
-    Plan plan;
-    PyObject *documents;
-    if (!PyArg_ParseTuple(args, "O!npO!O", &PyDict_Type, &plan.columns, &plan.width,
-                          &plan.catch_all, &PyTuple_Type, &plan.required, &documents))
+    Plan plan, child_plans[MAX_CHILDREN];
+    ChildPlan children[MAX_CHILDREN];
+    memset(&plan, 0, sizeof plan);
+    memset(child_plans, 0, sizeof child_plans);
+    PyObject *top, *child_args, *documents, *result = NULL;
+    int parsed = 0;
+    if (!PyArg_ParseTuple(args, "O!nO!O!O", &PyTuple_Type, &top, &plan.width, &PyTuple_Type,
+                          &plan.required, &PyTuple_Type, &child_args, &documents))
         return NULL;
-    if (plan.width < 1) {
-        PyErr_SetString(PyExc_ValueError, "a row has at least its key column");
+    Py_ssize_t n = PyTuple_GET_SIZE(child_args);
+    if (n > MAX_CHILDREN) {
+        PyErr_SetString(PyExc_ValueError, "too many child tables for the C path");
         return NULL;
     }
-    return each_row(documents, make_mapped, &plan);
+    if (!level_of(top, &plan.top, 0)) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Plan *child = &child_plans[i];
+        PyObject *field, *level, *scalar;
+        child->element = 1;
+        parsed = (int)i + 1;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(child_args, i), "UO!nO!O", &field, &PyTuple_Type,
+                              &level, &child->width, &PyTuple_Type, &child->required, &scalar) ||
+            !level_of(level, &child->top, 0))
+            goto done;
+        if (scalar != Py_None && (!PyTuple_Check(scalar) || PyTuple_GET_SIZE(scalar) != 4)) {
+            PyErr_SetString(PyExc_TypeError, "a scalar element's column is a 4-tuple or None");
+            goto done;
+        }
+        child->scalar = scalar == Py_None ? NULL : scalar;
+        if ((children[i].name = PyUnicode_AsUTF8AndSize(field, &children[i].length)) == NULL)
+            goto done;
+        children[i].plan = child;
+        if (child->width < 2 + child->top.catch_all) {
+            PyErr_SetString(PyExc_ValueError, "a child row has its key and position first");
+            goto done;
+        }
+    }
+    if (plan.width < 1 + plan.top.catch_all) {
+        PyErr_SetString(PyExc_ValueError, "a row has at least its key column");
+        goto done;
+    }
+    plan.n_children = (int)n;
+    plan.children = children;
+    result = each_row(documents, make_mapped, &plan);
+done:
+    free_level(&plan.top);
+    for (int i = 0; i < parsed; i++) free_level(&child_plans[i].top);
+    return result;
 }
 
 static PyMethodDef methods[] = {
     {"rows", rows, METH_VARARGS,
-     "rows(columns, width, catch_all, required, documents): each raw BSON document's row "
-     "tuple, or None where the Python normalizer must decide."},
+     "rows(level, width, required, children, documents): each raw BSON "
+     "document's row tuple (with child tables: (row, rows of each child)), or None where "
+     "the Python normalizer must decide."},
     {"users", users, METH_O,
      "users(documents): each raw users document's row, or None where the users rules "
      "(pydantic) must decide."},

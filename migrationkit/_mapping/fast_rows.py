@@ -1,4 +1,5 @@
-"""Rows straight from raw BSON, in C, for mappings whose columns are all top-level fields.
+"""Rows straight from raw BSON, in C, for mappings of columns, flattened objects and
+child tables fed by top-level arrays of documents.
 
 The default mapping (nested values as jsonb) spends most of a migration's client time
 decoding each document into dicts and lists and then walking them again to write the
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, NamedTuple
+
+from migrationkit._normalize.rows import DocumentRows
 
 try:
     from migrationkit._mapping import _fastrows  # type: ignore[attr-defined]
@@ -52,33 +55,70 @@ _CONVERSIONS = {
 
 Row = tuple[Any, ...]
 
+#: (field, column index, BSON types written, null accepted, PostgreSQL type)
+PlanColumn = tuple[str, int, frozenset[str], bool, str]
+#: A column as the C path takes it: (index, BSON types mask, null accepted, conversion).
+_Conversion = tuple[int, int, bool, int]
+#: A level as the C path takes it: (columns, catch-all, flattened objects' levels).
+_LevelArgs = tuple[dict[str, _Conversion], bool, tuple[tuple[str, Any], ...]]
 
-class TopLevelPlan(NamedTuple):
-    """A mapping's columns when all are top-level fields (``Normalizer.top_level_plan``)."""
 
-    #: (field, column index, BSON types written, null accepted, PostgreSQL type)
-    columns: tuple[tuple[str, int, frozenset[str], bool, str], ...]
-    width: int
+class LevelPlan(NamedTuple):
+    """One object level: its fields' columns, and the objects flattened under it."""
+
+    columns: tuple[PlanColumn, ...]
     catch_all: bool
+    objects: tuple[tuple[str, LevelPlan], ...] = ()
+
+
+class ChildRowsPlan(NamedTuple):
+    """A child table fed by a top-level array of documents (``level``: an element's)."""
+
+    field: str
+    table: str
+    level: LevelPlan
+    width: int
     required: tuple[int, ...]
+    #: The column of scalar elements (its path is ""), if the table has one.
+    scalar: PlanColumn | None = None
+
+
+class RawPlan(NamedTuple):
+    """What the C path needs of a mapping (``Normalizer.raw_plan``)."""
+
+    level: LevelPlan
+    width: int
+    required: tuple[int, ...]
+    children: tuple[ChildRowsPlan, ...] = ()
 
 
 class FastRows:
-    """``fast(documents)`` → each raw document's row, or ``None`` where Python decides."""
+    """``fast(documents)`` → each raw document's row (with child tables, its
+    :class:`DocumentRows`), or ``None`` where Python decides."""
 
     def __init__(
         self,
-        columns: dict[str, tuple[int, int, bool, int]],
+        level: _LevelArgs,
         width: int,
-        catch_all: bool,
         required: tuple[int, ...],
+        children: tuple[tuple[str, _LevelArgs, int, tuple[int, ...], _Conversion | None], ...],
+        tables: tuple[str, ...],
     ) -> None:
-        self._args = (columns, width, catch_all, required)
+        self._args = (level, width, required, children)
+        self._tables = tables
 
-    def __call__(self, documents: Sequence[bytes]) -> list[Row | None]:
+    def __call__(self, documents: Sequence[bytes]) -> list[Row | DocumentRows | None]:
         assert _fastrows is not None
-        rows: list[Row | None] = _fastrows.rows(*self._args, documents)
-        return rows
+        made: list[Any] = _fastrows.rows(*self._args, documents)
+        if not self._tables:
+            return made
+        tables = self._tables
+        return [
+            None
+            if pair is None
+            else DocumentRows(pair[0][0], pair[0], dict(zip(tables, pair[1], strict=True)))
+            for pair in made
+        ]
 
 
 def users_from_raw(documents: Sequence[bytes]) -> list[Row | None]:
@@ -94,20 +134,57 @@ def users_from_raw(documents: Sequence[bytes]) -> list[Row | None]:
     return rows
 
 
-def fast_rows(plan: TopLevelPlan | None) -> FastRows | None:
+def fast_rows(plan: RawPlan | None) -> FastRows | None:
     """The C path for a mapping's plan, or ``None`` when it does not apply.
 
-    A plan exists for mappings with only top-level columns and no validator (the
-    default jsonb layout, and most declared ones): no flattened objects, child tables
-    or drops.
+    A plan exists for mappings with no validator whose columns are fields of the
+    document or of objects flattened into it (the default jsonb layout, and most
+    declared ones), and whose child tables are top-level arrays of such documents: no
+    drops, no child tables inside others.
     """
     if _fastrows is None or plan is None:
         return None
-    columns: dict[str, tuple[int, int, bool, int]] = {}
-    for field, index, kinds, takes_null, pg_type in plan.columns:
-        if field == "_id":  # the key is written by the C path itself: leave this to Python
-            return None
-        mask = sum(1 << _TYPE_CODES[kind] for kind in kinds if kind in _TYPE_CODES)
-        conversion = _CONVERSIONS.get(pg_type)
-        columns[field] = (index, mask if conversion is not None else 0, takes_null, conversion or 0)
-    return FastRows(columns, plan.width, plan.catch_all, plan.required)
+    try:
+        level = _level_args(plan.level, key_written=True)
+        children = tuple(
+            (
+                child.field,
+                _level_args(child.level, key_written=False),
+                child.width,
+                child.required,
+                None if child.scalar is None else _conversion(child.scalar),
+            )
+            for child in plan.children
+        )
+    except _Unsupported:
+        return None
+    tables = tuple(child.table for child in plan.children)
+    return FastRows(level, plan.width, plan.required, children, tables)
+
+
+class _Unsupported(Exception):
+    """A column the C path leaves to Python."""
+
+
+def _level_args(level: LevelPlan, *, key_written: bool) -> _LevelArgs:
+    """A level as the C path takes it.
+
+    A column on ``_id`` of the document (the C path writes the key itself) is left to
+    Python.
+    """
+    found: dict[str, _Conversion] = {}
+    for column in level.columns:
+        if column[0] == "" or (key_written and column[0] == "_id"):
+            raise _Unsupported(column[0])
+        found[column[0]] = _conversion(column)
+    objects = tuple((name, _level_args(inner, key_written=False)) for name, inner in level.objects)
+    return found, level.catch_all, objects
+
+
+def _conversion(column: PlanColumn) -> _Conversion:
+    """(index, the BSON types it writes as a mask, null accepted, how it is made);
+    a column type the C path does not make writes nothing there (mask 0)."""
+    _, index, kinds, takes_null, pg_type = column
+    mask = sum(1 << _TYPE_CODES[kind] for kind in kinds if kind in _TYPE_CODES)
+    conversion = _CONVERSIONS.get(pg_type)
+    return (index, mask if conversion is not None else 0, takes_null, conversion or 0)

@@ -31,7 +31,15 @@ from bson import ObjectId
 from pydantic import ValidationError
 
 from migrationkit._mapping.fast_rows import AVAILABLE as FAST_ROWS_BUILT
-from migrationkit._mapping.fast_rows import FastRows, TopLevelPlan, fast_rows, users_from_raw
+from migrationkit._mapping.fast_rows import (
+    ChildRowsPlan,
+    FastRows,
+    LevelPlan,
+    PlanColumn,
+    RawPlan,
+    fast_rows,
+    users_from_raw,
+)
 from migrationkit._mapping.spec import (
     VALIDATORS,
     ChildTable,
@@ -247,6 +255,29 @@ def _child_plan(child: ChildTable) -> _ChildPlan:
     )
 
 
+def _nested(level: _Level) -> bool:
+    return bool(level.objects or level.children or level.drops)
+
+
+def _for_c(level: _Level, *, children: bool) -> bool:
+    """Whether the C path writes this level: columns and flattened objects (and, where
+    ``children``, child tables), nothing dropped."""
+    if level.drops or (level.children and not children):
+        return False
+    return all(_for_c(sub, children=False) for _, sub in level.objects)
+
+
+def _level_plan(level: _Level) -> LevelPlan:
+    """A level as the C path takes it (:class:`.fast_rows.LevelPlan`)."""
+    columns = tuple(_plan_column(key, step) for key, _, _, _, step in level.columns)
+    objects = tuple((key, _level_plan(sub)) for key, sub in level.objects)
+    return LevelPlan(columns, level.catch_all, objects)
+
+
+def _plan_column(key: str, step: _ColumnStep) -> PlanColumn:
+    return (key, step.index, step.writes, step.takes_null, step.pg_type)
+
+
 # -- normalizing ---------------------------------------------------------------------------
 
 
@@ -273,25 +304,31 @@ class Normalizer:
         self._top = _build_level(
             entries, catch_all=self._catch_all, prefix="", extra_named=("_id",)
         )
-        self._flat = not (self._top.objects or self._top.children or self._top.drops)
+        self._flat = not _nested(self._top)
         self._required = tuple(required)
         # The required columns' values in one C call; the key (row[0], never None) twice
         # on the end so that itemgetter always returns a tuple, also for one column.
         self._required_values = operator.itemgetter(*(i for i, _ in required), 0, 0)
         self._validator = VALIDATORS.get(mapping.validator) if mapping.validator else None
         #: Rows straight from raw BSON in C, where the mapping allows (:mod:`.fast_rows`).
-        self.from_raw = fast_rows(self.top_level_plan())
+        self.from_raw = fast_rows(self.raw_plan())
 
-    def top_level_plan(self) -> TopLevelPlan | None:
-        """The plan when every column is a top-level field and nothing validates first."""
-        if not self._flat or self._validator is not None:
+    def raw_plan(self) -> RawPlan | None:
+        """What the C path needs, when nothing validates first and nothing is dropped;
+        child tables only as top-level arrays whose elements hold no child table."""
+        top = self._top
+        if self._validator is not None or not _for_c(top, children=True):
             return None
-        columns = tuple(
-            (key, index, step.writes, step.takes_null, step.pg_type)
-            for key, index, _, _, step in self._top.columns
-        )
+        if not all(_for_c(plan.level, children=False) for _, plan in top.children):
+            return None
+        children = tuple(
+            ChildRowsPlan(key, plan.table, _level_plan(plan.level), plan.width,
+                          tuple(index for index, _ in plan.required),
+                          None if plan.element is None else _plan_column("", plan.element))
+            for key, plan in top.children
+        )  # fmt: skip
         required = tuple(index for index, _ in self._required)
-        return TopLevelPlan(columns, self._width, self._catch_all, required)
+        return RawPlan(_level_plan(top), self._width, required, children)
 
     def __call__(self, document: Mapping[str, Any]) -> DocumentRows:
         if self._validator is not None:

@@ -252,17 +252,21 @@ def prepare_batch(batch: Batch, transform: Transform) -> PreparedBatch:
     prepared = PreparedBatch([], [], RawDocuments(batch))  # type: ignore[arg-type]
     made = iter(from_raw(raw))
     for item in batch:
-        row = next(made) if type(item) is bytes else None
-        if row is not None:
-            prepared.rows.append(row)
-        else:
+        rows = next(made) if type(item) is bytes else None
+        if rows is None:
             _add(prepared, decode(item), transform)
+        else:
+            _put(prepared, rows)
     return prepared
 
 
-def raw_path(transform: Transform) -> Callable[[Sequence[bytes]], list[Row | None]] | None:
+#: A C path: raw documents → each one's rows, or ``None`` where Python decides.
+RawPath = Callable[[Sequence[bytes]], Sequence[Row | Normalized | None]]
+
+
+def raw_path(transform: Transform) -> RawPath | None:
     """The transform's C path for raw BSON (``transform.from_raw``), or ``None``."""
-    found: Callable[[Sequence[bytes]], list[Row | None]] | None
+    found: RawPath | None
     found = getattr(transform, "from_raw", None)
     return found
 
@@ -283,6 +287,11 @@ def _add(prepared: PreparedBatch, document: Mapping[str, Any], transform: Transf
         reason = describe_errors(exc) if isinstance(exc, ValidationError) else str(exc)
         prepared.rejections.append(Rejection(mongo_key(document.get("_id")), reason, document))
         return
+    _put(prepared, made)
+
+
+def _put(prepared: PreparedBatch, made: Row | Normalized) -> None:
+    """A document's row, or its rows and report counts, into ``prepared``."""
     if type(made) is tuple:  # a plain row (DocumentRows is a tuple's subclass)
         prepared.rows.append(made)
         return
