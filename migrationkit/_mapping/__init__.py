@@ -4,8 +4,9 @@
 jsonb encoding), ``normalize`` turns one document into rows, ``restore`` turns rows back
 into the document, ``toml`` reads and writes mappings, ``infer`` proposes one from a
 sample (with ``field_stats``, ``infer_fields``, ``infer_assembly``, ``column_names`` and
-``infer_report``). ``fast_rows`` writes the rows of mappings with only top-level
-columns, and of the users table, from raw BSON in C (``_fastrows.c``); everything else
+``infer_report``). ``fast_rows`` writes the rows of mappings of columns, flattened
+objects and top-level child tables, and of the users table, from raw BSON in C
+(``_fastrows.c``); everything else
 is pure Python. The SQL for a mapping is in
 :mod:`migrationkit._target.mapping_sql`, and :mod:`migrationkit._target.fidelity`
 measures what each writer keeps.

@@ -1,5 +1,5 @@
-/* Rows straight from raw BSON for a mapping whose columns are all top-level fields
- * (and whose child tables, if any, are top-level arrays of such flat documents).
+/* Rows straight from raw BSON for a mapping of columns, flattened objects and child
+ * tables fed by top-level arrays (Normalizer.raw_plan says which mappings).
  *
  * The Python normalizer (normalize.py) decodes every document into dicts and lists,
  * then walks them again to write each nested value as the kit's lossless jsonb text
