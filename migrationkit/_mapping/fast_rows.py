@@ -72,7 +72,8 @@ class LevelPlan(NamedTuple):
 
 
 class ChildRowsPlan(NamedTuple):
-    """A child table fed by a top-level array of documents (``level``: an element's)."""
+    """A child table fed by a top-level array: ``level`` for its document elements,
+    ``scalar`` for its scalar ones."""
 
     field: str
     table: str
@@ -139,8 +140,8 @@ def fast_rows(plan: RawPlan | None) -> FastRows | None:
 
     A plan exists for mappings with no validator whose columns are fields of the
     document or of objects flattened into it (the default jsonb layout, and most
-    declared ones), and whose child tables are top-level arrays of such documents: no
-    drops, no child tables inside others.
+    declared ones), and whose child tables are top-level arrays (of such documents, or
+    of scalars): no drops, no child tables inside others.
     """
     if _fastrows is None or plan is None:
         return None
