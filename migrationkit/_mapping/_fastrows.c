@@ -610,6 +610,27 @@ static int child_index(const Plan *plan, const uint8_t *name, Py_ssize_t length)
     return -1;
 }
 
+/* A column as Python passes it: (index, accepted types mask, takes_null, conv). */
+typedef struct {
+    Py_ssize_t index;
+    long mask;
+    int takes_null, conv;
+} ColumnSpec;
+
+static ColumnSpec column_spec(PyObject *entry) {
+    return (ColumnSpec){PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 0)),
+                        PyLong_AsLong(PyTuple_GET_ITEM(entry, 1)),
+                        PyObject_IsTrue(PyTuple_GET_ITEM(entry, 2)),
+                        (int)PyLong_AsLong(PyTuple_GET_ITEM(entry, 3))};
+}
+
+/* Whether every column the row may not leave NULL has a value. */
+static int required_present(const Plan *plan, PyObject *const *values) {
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(plan->required); i++)
+        if (values[PyLong_AsSsize_t(PyTuple_GET_ITEM(plan->required, i))] == NULL) return 0;
+    return 1;
+}
+
 /* One object level's fields into values[]; what it leaves for the catch-all, as jsonb
  * text, into ``kept`` (left empty when nothing is left). DONE, FALLBACK or FAILED.
  *
@@ -686,19 +707,17 @@ static int fill_level(const Plan *plan, const Level *level, const uint8_t *doc,
                 (Extra){name, name_length, type, value, size, next_unnamed++, NULL};
             continue;
         }
-        Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(entry, 0));
-        long mask = PyLong_AsLong(PyTuple_GET_ITEM(entry, 1));
-        int takes_null = PyObject_IsTrue(PyTuple_GET_ITEM(entry, 2));
-        int conv = (int)PyLong_AsLong(PyTuple_GET_ITEM(entry, 3));
+        ColumnSpec column = column_spec(entry);
         if (type == 0x0A) {
-            if (!takes_null) goto fall_back;
+            if (!column.takes_null) goto fall_back;
             if (level->catch_all) /* recorded, so that null and missing stay distinct */
-                extras[unnamed++] = (Extra){name, name_length, type, value, size, index, NULL};
+                extras[unnamed++] =
+                    (Extra){name, name_length, type, value, size, column.index, NULL};
             continue;
         }
-        if (!(mask & (1L << type)) || values[index] != NULL) goto fall_back;
-        values[index] = column_value(conv, type, value, size, scratch);
-        if (values[index] == NULL) goto stop;
+        if (!(column.mask & (1L << type)) || values[column.index] != NULL) goto fall_back;
+        values[column.index] = column_value(column.conv, type, value, size, scratch);
+        if (values[column.index] == NULL) goto stop;
     }
     if (has_duplicate(names, n)) goto fall_back;
     if (unnamed) status = extras_text(kept, extras, unnamed);
@@ -723,10 +742,8 @@ static int fill_row(const Plan *plan, const uint8_t *doc, Py_ssize_t length, PyO
     int status = fill_level(plan, &plan->top, doc, length, values,
                             plan->element ? NULL : arrays, &kept, scratch, 0);
     if (status == DONE && values[0] == NULL) status = FALLBACK; /* no _id */
-    for (Py_ssize_t i = 0; status == DONE && i < PyTuple_GET_SIZE(plan->required); i++) {
-        Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(plan->required, i));
-        if (values[index] == NULL) status = FALLBACK; /* rejected, with Python's reason */
-    }
+    if (status == DONE && !required_present(plan, values))
+        status = FALLBACK; /* rejected, with Python's reason */
     if (status == DONE && plan->top.catch_all) {
         /* An empty element keeps "{}" (it differs from an element of nulls). */
         if (kept.size == 0 && plan->element && length == 5)
@@ -757,24 +774,18 @@ static void clear_values(PyObject **values, Py_ssize_t width) {
 /* A scalar element's row into values[] (its key and position are there). */
 static int scalar_row(const Plan *plan, const Element *e, PyObject **values, Buf *scratch) {
     if (plan->scalar == NULL) return FALLBACK; /* kept in the catch-all, or dropped */
-    Py_ssize_t index = PyLong_AsSsize_t(PyTuple_GET_ITEM(plan->scalar, 0));
-    long mask = PyLong_AsLong(PyTuple_GET_ITEM(plan->scalar, 1));
-    int takes_null = PyObject_IsTrue(PyTuple_GET_ITEM(plan->scalar, 2));
-    int conv = (int)PyLong_AsLong(PyTuple_GET_ITEM(plan->scalar, 3));
+    ColumnSpec column = column_spec(plan->scalar);
     if (e->type == 0x0A) {
-        if (!takes_null) return FALLBACK;
+        if (!column.takes_null) return FALLBACK;
         /* recorded, so that a null element and a missing value stay distinct */
         if (plan->top.catch_all && (values[plan->width - 1] = PyUnicode_FromString("null")) == NULL)
             return FAILED;
     } else {
-        if (!(mask & (1L << e->type))) return FALLBACK;
-        values[index] = column_value(conv, e->type, e->value, e->size, scratch);
-        if (values[index] == NULL) return PyErr_Occurred() ? FAILED : FALLBACK;
+        if (!(column.mask & (1L << e->type))) return FALLBACK;
+        values[column.index] = column_value(column.conv, e->type, e->value, e->size, scratch);
+        if (values[column.index] == NULL) return PyErr_Occurred() ? FAILED : FALLBACK;
     }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(plan->required); i++)
-        if (values[PyLong_AsSsize_t(PyTuple_GET_ITEM(plan->required, i))] == NULL)
-            return FALLBACK; /* rejected, with Python's reason */
-    return DONE;
+    return required_present(plan, values) ? DONE : FALLBACK; /* else Python rejects it */
 }
 
 /* The rows of one array's elements, appended to ``rows``: DONE, FALLBACK or FAILED. */

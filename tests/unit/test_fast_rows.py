@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import bson
 import pytest
@@ -119,18 +119,26 @@ def _encoded(document: Mapping[str, Any]) -> bytes:
     return (len(body) + 5).to_bytes(4, "little") + body + b"\x00"
 
 
-def _mapping_of(documents: Sequence[Mapping[str, Any]]) -> TableMapping:
+def _mapping_of(
+    documents: Sequence[Mapping[str, Any]], nested: Literal["jsonb", "child"] = "jsonb"
+) -> TableMapping:
+    """The inferred mapping; ``nested="child"``: objects flattened, arrays as child tables."""
     decoded = [bson.decode(bson.encode(d), BSON_OPTIONS) for d in documents]
     return infer_mapping(
-        decoded, collection="c", table="t", sampled=None, total=len(decoded), nested="jsonb"
+        decoded, collection="c", table="t", sampled=None, total=len(decoded), nested=nested
     ).mapping
 
 
-def test_generated_customers_all_take_the_c_path_and_match() -> None:
-    customers = list(CustomerFactory(7).customers(2_000))
+def _customers(count: int, *, seed: int) -> list[dict[str, Any]]:
+    """Generated customers with ObjectId keys in their order."""
+    customers = list(CustomerFactory(seed).customers(count))
     for number, customer in enumerate(customers):
-        customer.setdefault("_id", ObjectId.from_datetime(datetime(2024, 1, 1, tzinfo=UTC)))
         customer["_id"] = ObjectId(f"{number:024x}")
+    return customers
+
+
+def test_generated_customers_all_take_the_c_path_and_match() -> None:
+    customers = _customers(2_000, seed=7)
     written, declined = _both(_mapping_of(customers), customers)
     assert (written, declined) == (2_000, 0)
 
@@ -233,24 +241,9 @@ TYPED: list[dict[str, Any]] = [
 ]
 
 
-def _nested_customers(count: int) -> list[dict[str, Any]]:
-    customers = list(CustomerFactory(7).customers(count))
-    for number, customer in enumerate(customers):
-        customer["_id"] = ObjectId(f"{number:024x}")
-    return customers
-
-
-def _child_mapping(documents: Sequence[Mapping[str, Any]]) -> TableMapping:
-    """Objects flattened, arrays as child tables (of documents and of scalars)."""
-    decoded = [bson.decode(bson.encode(d), BSON_OPTIONS) for d in documents]
-    return infer_mapping(
-        decoded, collection="c", table="t", sampled=None, total=len(decoded), nested="child"
-    ).mapping
-
-
 def test_flattened_objects_and_child_tables_take_the_c_path_and_match() -> None:
-    customers = _nested_customers(1_000)
-    mapping = _child_mapping(customers)
+    customers = _customers(1_000, seed=7)
+    mapping = _mapping_of(customers, nested="child")
     assert {child.path for child in mapping.children} == {"accounts", "orders", "tags"}
     assert any("." in column.path for column in mapping.columns)  # the address, flattened
     assert _both(mapping, customers) == (1_000, 0)
@@ -452,19 +445,15 @@ def test_decoded_documents_encoded_again_take_the_c_path_with_the_same_rows() ->
 
 @pytest.mark.parametrize("nested", ["jsonb", "child"])
 def test_damaged_bson_never_crashes_and_never_gets_a_row_python_would_not_write(
-    nested: str,
+    nested: Literal["jsonb", "child"],
 ) -> None:
     """Bytes changed at random: the C path declines, or writes exactly Python's rows."""
     import random
 
     from migrationkit._mapping.fast_rows import users_from_raw
 
-    customers = list(CustomerFactory(2).customers(100))
-    for number, customer in enumerate(customers):
-        customer["_id"] = ObjectId(f"{number:024x}")
-    normalizer = Normalizer(
-        _mapping_of(customers) if nested == "jsonb" else _child_mapping(customers)
-    )
+    customers = _customers(100, seed=2)
+    normalizer = Normalizer(_mapping_of(customers, nested))
     fast = normalizer.from_raw
     assert fast is not None
     raws = [bson.encode(customer) for customer in customers]
