@@ -299,8 +299,10 @@ def _put(prepared: PreparedBatch, made: Row | Normalized) -> None:
     prepared.rows.append(normalized.row)
     for table, child_rows in normalized.children.items():
         prepared.children.setdefault(table, []).extend(child_rows)
-    prepared.dropped.update(normalized.dropped)
-    prepared.kept_aside.update(normalized.kept_aside)
+    if normalized.dropped:  # rarely: Counter.update costs more than the test
+        prepared.dropped.update(normalized.dropped)
+    if normalized.kept_aside:
+        prepared.kept_aside.update(normalized.kept_aside)
 
 
 class RawDocuments(Sequence[Mapping[str, Any]]):

@@ -52,6 +52,7 @@ from migrationkit._normalize.rows import (
     raw_path,
 )
 from migrationkit._observe.observe import NullObserver, Observer
+from migrationkit._run.garbage_collection import rarer_collections
 from migrationkit._run.written_documents import DEFAULT_BUDGET_BYTES, WrittenDocuments
 from migrationkit._source.changes import (
     ChangeEvent,
@@ -228,25 +229,30 @@ class Follower:
         options = options or FollowOptions()
         self._written = WrittenDocuments(options.cache_bytes)
         try:
-            async with (
-                self.postgres.sibling() as self._reader,
-                self.source.stream(
-                    resume_after=self.position.token,
-                    max_events=options.max_events,
-                    max_wait_s=options.max_wait_s,
-                ) as stream,
-            ):
-                try:
-                    while not self._should_stop(options):
-                        await self._one_batch(await stream.next(), options)
-                        self._history.after_batch(options, self.position, lag_s=self.status.lag_s)
-                    await self._settle()
-                finally:
-                    await self._abandon()
+            with rarer_collections():
+                await self._follow(options)
         finally:
             self.status.stopped = time.perf_counter()
             await self._history.close()
         return self.status
+
+    async def _follow(self, options: FollowOptions) -> None:
+        """The batches, on the stream and a reading connection of their own."""
+        async with (
+            self.postgres.sibling() as self._reader,
+            self.source.stream(
+                resume_after=self.position.token,
+                max_events=options.max_events,
+                max_wait_s=options.max_wait_s,
+            ) as stream,
+        ):
+            try:
+                while not self._should_stop(options):
+                    await self._one_batch(await stream.next(), options)
+                    self._history.after_batch(options, self.position, lag_s=self.status.lag_s)
+                await self._settle()
+            finally:
+                await self._abandon()
 
     def _should_stop(self, options: FollowOptions) -> bool:
         if options.stop is not None and options.stop.is_set():
@@ -300,9 +306,11 @@ class Follower:
         deleted: list[str] = []
         reread: list[NetChange] = []
         patches: list[NetChange] = []
+        floor, reread_at = base.reread_floor, self._reread_at
         for change in fold_changes(batch.events):
-            floor = max(base.reread_floor, self._reread_at.get(change.key, _NEVER))
-            if first_seen.get(change.key, _NEVER) <= floor:
+            seen = first_seen.get(change.key, _NEVER)
+            # (one Timestamp comparison where possible: each is a Python call)
+            if seen <= floor or (change.key in reread_at and seen <= reread_at[change.key]):
                 reread.append(change)
             elif change.kind == "upsert":
                 assert change.document is not None

@@ -148,6 +148,8 @@ def fold_changes(events: Iterable[ChangeEvent]) -> list[NetChange]:
     than skip a change silently. Schema events (``showExpandedEvents``) are skipped.
     """
     net: dict[str, NetChange] = {}
+    #: Keys whose net document the fold built itself (a copy): patched in place after.
+    copied: set[str] = set()
     for event in events:
         if event.ends_stream:
             raise invalidated_error(event)
@@ -155,26 +157,40 @@ def fold_changes(events: Iterable[ChangeEvent]) -> list[NetChange]:
             continue
         if event.operation not in DOCUMENT_OPERATIONS or event.key is None:
             raise ValueError(f"unknown change-stream operation {event.operation!r}")
-        folded = _fold_one(net.pop(event.key, None), event)
+        folded = _fold_one(net.pop(event.key, None), event, copied)
         net[event.key] = folded  # re-inserted: the dict keeps last-event order
     return list(net.values())
 
 
-def _fold_one(previous: NetChange | None, event: ChangeEvent) -> NetChange:
-    assert event.key is not None
-    base = {"key": event.key, "document_id": event.document_id, "cluster_time": event.cluster_time}
+def _fold_one(previous: NetChange | None, event: ChangeEvent, copied: set[str]) -> NetChange:
+    """``previous`` and ``event`` folded; an event's own document is never changed (a
+    batch may be folded again), so the first update to it copies it, into ``copied``."""
+    key = event.key
+    assert key is not None
+    base = {"key": key, "document_id": event.document_id, "cluster_time": event.cluster_time}
     description = event.update_description or UpdateDescription()
     if event.operation == "delete":
+        copied.discard(key)
         return NetChange("delete", **base)
     if event.operation == "update" and previous is not None and previous.kind == "delete":
         return NetChange("delete", **base)  # matches nothing, as MongoDB would run it
     if event.full_document is not None:
+        copied.discard(key)
         return NetChange("upsert", **base, document=event.full_document)
     if event.operation != "update":
-        raise ValueError(f"{event.operation} event for {event.key} without its fullDocument")
+        raise ValueError(f"{event.operation} event for {key} without its fullDocument")
     if previous is not None and previous.kind == "upsert":
         assert previous.document is not None
-        return NetChange("upsert", **base, document=apply_update(previous.document, description))
+        if key not in copied:
+            copied.add(key)
+            return NetChange(
+                "upsert", **base, document=apply_update(previous.document, description)
+            )
+        document = apply_update_in_place(
+            previous.document,  # type: ignore[arg-type]  # the fold's own copy
+            copy.deepcopy(description),
+        )
+        return NetChange("upsert", **base, document=document)
     earlier = previous.patches if previous is not None else ()
     return NetChange("patch", **base, patches=(*earlier, description))
 

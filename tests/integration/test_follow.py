@@ -5,6 +5,7 @@ a stopped follower resumes exactly; a position that cannot be resumed fails loud
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import asyncpg
@@ -16,6 +17,7 @@ from migrationkit._errors import ChangeHistoryLostError, ConfigurationError
 from migrationkit._mapping.infer import infer_mapping
 from migrationkit._mapping.spec import users_mapping
 from migrationkit._run import follow
+from migrationkit._run.garbage_collection import FOLLOWER_THRESHOLD
 from migrationkit._target.stream_positions import StreamPositionRepository
 from migrationkit._target.tables import drop_target
 from migrationkit.workshop.samples import CustomerFactory
@@ -88,6 +90,18 @@ async def test_changes_after_the_load_end_in_the_target_as_in_the_source(
     assert status.events_applied >= 300
     checked = await verify(settings, mapping=mapping)
     assert checked.ok, checked.summary()
+
+
+async def test_the_follower_collects_garbage_rarely_and_restores_the_threshold(
+    settings: Settings, mapping: TableMapping, customers: list[dict[str, Any]], db: Any
+) -> None:
+    before = gc.get_threshold()
+    assert before[0] < FOLLOWER_THRESHOLD  # CPython's default, 700
+    async with followed(settings, mapping) as run:
+        await run.following()
+        assert gc.get_threshold() == (FOLLOWER_THRESHOLD, *before[1:])
+        await run.stop()
+    assert gc.get_threshold() == before
 
 
 async def test_changes_racing_the_load_end_as_in_the_source(

@@ -8,6 +8,7 @@ is checked against the server itself.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,24 @@ def test_insert_update_and_delete_of_one_key_fold_to_a_delete() -> None:
 def test_an_update_without_a_document_applies_to_the_insert_before_it() -> None:
     (net,) = fold_changes([event("insert", full_document={"_id": 1, "x": 0}), update(x=1)])
     assert (net.kind, net.document) == ("upsert", {"_id": 1, "x": 1})
+
+
+def test_folding_leaves_every_event_as_it_was_so_a_batch_folds_again_the_same() -> None:
+    # The updates after the first change the fold's copy of the document in place, the
+    # last one inside the object that the one before set: no change may show through to
+    # the insert's document or to any update's values.
+    removed = UpdateDescription({"address.zip": "00118"}, removed_fields=("address.city",))
+    events = [
+        event("insert", full_document={"_id": 1, "address": {"city": "Oslo"}, "tags": ["a"]}),
+        update(**{"tags.1": "b"}),
+        update(address={"city": "Rome", "zip": "00100"}),
+        event("update", update_description=removed),
+    ]
+    before = copy.deepcopy(events)
+    first, again = fold_changes(events), fold_changes(events)
+    assert first[0].document == {"_id": 1, "address": {"zip": "00118"}, "tags": ["a", "b"]}
+    assert again == first
+    assert events == before
 
 
 def test_updates_with_no_whole_document_in_the_batch_fold_to_a_patch_in_order() -> None:
