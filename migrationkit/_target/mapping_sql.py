@@ -3,8 +3,9 @@
 Identifiers are always quoted, so a column named ``Order Date`` or ``ключ`` is
 that column. The parent table has the kit's ``id`` and ``mongo_id`` columns; a child
 table is keyed by ``(mongo_id, position)`` and references the parent, so deleting a
-document deletes its child rows. A re-written document replaces its child rows (delete,
-then insert, in the caller's transaction), never leaving a stale or doubled one.
+document deletes its child rows. A re-written document ends with exactly its staged child
+rows, never a stale or doubled one; rows already there byte for byte are left alone
+(:func:`upsert_statements`).
 """
 
 from __future__ import annotations
@@ -104,33 +105,59 @@ def truncate_stage_statement(mapping: TableMapping) -> str:
 
 
 def upsert_statements(mapping: TableMapping) -> list[str]:
-    """Move the staged rows in: upsert the parents, then replace their child rows.
+    """Move the staged rows in: upsert the parents, then make their child rows the staged ones.
 
-    Every document staged in the parent's stage loses its old child rows, also when it
-    now has none, so a re-written document never keeps a stale or doubled child row.
+    Only what differs is written. A parent row already holding its staged values is not
+    updated; a child row already there, at its position, with the same values is kept;
+    the others of every staged document go, and the staged rows not yet there are
+    inserted. A follower's update rarely changes every element of an array (a ``$push``
+    adds one), and each child row inserted costs PostgreSQL a foreign-key check, so this
+    writes a fraction of the rows that deleting and inserting them all would.
+
+    "The same values" is ``record_image_eq``, byte-for-byte equality (the operator ``*=``):
+    ``1.50`` and ``1.5`` are equal numerics but different values to keep, and so are
+    ``-0.0`` and ``0.0``.
     """
     parent_stage = quote_identifier(stage_table_name(mapping.table))
     names = mapping.column_names
-    updates = ", ".join(
-        f"{quote_identifier(n)} = EXCLUDED.{quote_identifier(n)}" for n in names[1:]
-    )
-    conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     statements = [
-        f"INSERT INTO {quote_identifier(mapping.table)} ({_column_list(names)}) "
+        f"INSERT INTO {quote_identifier(mapping.table)} AS t ({_column_list(names)}) "
         f"SELECT {_column_list(names)} FROM {parent_stage} "
-        f'ON CONFLICT ("mongo_id") {conflict}'
+        f'ON CONFLICT ("mongo_id") {_update_if_different(names[1:])}'
     ]
     for child in mapping.children:
         table = quote_identifier(child.table)
+        stage = quote_identifier(stage_table_name(child.table))
         columns = _column_list(child.column_names)
+        same_place = 's."mongo_id" = t."mongo_id" AND s."position" = t."position"'
         statements.append(
-            f'DELETE FROM {table} WHERE "mongo_id" IN (SELECT "mongo_id" FROM {parent_stage})'
+            f"DELETE FROM {table} AS t "
+            f'WHERE t."mongo_id" IN (SELECT "mongo_id" FROM {parent_stage}) '
+            f"AND NOT EXISTS (SELECT FROM {stage} AS s WHERE {same_place} "
+            f"AND {_same_values(child.column_names[2:])})"
         )
         statements.append(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} "
-            f"FROM {quote_identifier(stage_table_name(child.table))}"
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} AS s "
+            f"WHERE NOT EXISTS (SELECT FROM {table} AS t WHERE {same_place})"
         )
     return statements
+
+
+def _update_if_different(names: Sequence[str]) -> str:
+    """The ``ON CONFLICT`` action: update the columns ``names`` unless they hold these values."""
+    if not names:
+        return "DO NOTHING"
+    updates = ", ".join(f"{quote_identifier(n)} = EXCLUDED.{quote_identifier(n)}" for n in names)
+    return f"DO UPDATE SET {updates} WHERE NOT {_same_values(names, staged='EXCLUDED')}"
+
+
+def _same_values(names: Sequence[str], *, staged: str = "s", held: str = "t") -> str:
+    """SQL: the columns ``names`` of ``staged`` and ``held`` are equal byte for byte."""
+    if not names:
+        return "TRUE"
+    columns = [quote_identifier(name) for name in names]
+    rows = (", ".join(f"{alias}.{c}" for c in columns) for alias in (staged, held))
+    return "record_image_eq({}, {})".format(*(f"ROW({row})" for row in rows))
 
 
 def select_statements(mapping: TableMapping) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -278,6 +279,63 @@ async def test_rewritten_documents_leave_no_stale_or_doubled_child_row(
         restored = restore_document(mapping, parents[rows.key], children.get(rows.key, {}))
         expected = {key: value for key, value in source.items() if key != "_id"}
         assert differing_keys(restored, expected) == [], rows.key
+
+
+async def row_versions(
+    connection: asyncpg.Connection, table: str, order: str = '"mongo_id"'
+) -> list[tuple[Any, ...]]:
+    """Each row's physical place and writing transaction: they change when a row is written."""
+    return [
+        tuple(record)
+        for record in await connection.fetch(
+            f'SELECT ctid::text, xmin::text FROM "{table}" ORDER BY {order}'
+        )
+    ]
+
+
+async def test_a_rewrite_writes_only_the_rows_that_differ_byte_for_byte(
+    connection: asyncpg.Connection, mapping: TableMapping
+) -> None:
+    normalizer = compile_mapping(mapping)
+    child = mapping.children[0].table
+    by_place = '"mongo_id", "position"'
+    line = {"sku": "a", "price": Decimal128("1.5"), "tags": [1]}
+    first = [
+        {"_id": 1, "t_double": 0.0, "items": [line, {**line, "sku": "b"}, {**line, "sku": "c"}]},
+        {"_id": 2, "t_double": 1.0, "items": [line, 7, 8]},
+    ]
+    await stage_and_upsert(connection, mapping, [normalizer(d) for d in first])
+    parents_before = await row_versions(connection, mapping.table)
+    children_before = await row_versions(connection, child, by_place)
+
+    await stage_and_upsert(connection, mapping, [normalizer(d) for d in first])
+    assert await row_versions(connection, mapping.table) == parents_before
+    assert await row_versions(connection, child, by_place) == children_before
+
+    second = copy.deepcopy(first)
+    second[0]["t_double"] = -0.0  # equal as a number, not the same value
+    second[0]["items"][1]["price"] = Decimal128("1.50")  # equal numerics, another scale
+    second[0]["items"].append({**line, "sku": "d"})  # appended
+    second[1]["items"] = [line]  # two removed from the end
+    await stage_and_upsert(connection, mapping, [normalizer(d) for d in second])
+    parents_after = await row_versions(connection, mapping.table)
+    assert parents_after[0] != parents_before[0]
+    assert parents_after[1] == parents_before[1]
+    children_after = await row_versions(connection, child, by_place)
+    assert len(children_after) == 5  # document 1: 0, 1, 2, 3; document 2: 0
+    assert children_after[0] == children_before[0]
+    assert children_after[1] != children_before[1]
+    assert children_after[2] == children_before[2]
+    assert children_after[4] == children_before[3]
+
+    keys = [normalizer(document).key for document in second]
+    parents, children = await read_back(connection, mapping, keys)
+    for key, source in zip(keys, second, strict=True):
+        restored = restore_document(mapping, parents[key], children.get(key, {}))
+        expected = {name: value for name, value in source.items() if name != "_id"}
+        assert differing_keys(restored, expected) == [], key
+    assert math.copysign(1.0, parents[keys[0]]["t_double"]) == -1.0
+    assert str(children[keys[0]][child][1]["price"]) == "1.50"
 
 
 async def test_kept_aside_values_are_exact_in_the_catch_all(

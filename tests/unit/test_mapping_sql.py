@@ -64,15 +64,23 @@ def test_staging_tables_are_temporary_and_emptied_at_commit() -> None:
     assert all("CREATE TEMP TABLE" in s and "ON COMMIT DELETE ROWS" in s for s in statements)
 
 
-def test_the_upsert_updates_parents_then_replaces_every_staged_documents_child_rows() -> None:
+def test_the_upsert_writes_only_parents_and_child_rows_that_differ() -> None:
     parent, delete, insert = upsert_statements(ORDERS)
     assert 'ON CONFLICT ("mongo_id") DO UPDATE SET "Total €" = EXCLUDED."Total €"' in parent
-    assert delete == (
-        'DELETE FROM "orders__lines" WHERE "mongo_id" IN '
-        '(SELECT "mongo_id" FROM "mk_stage__Orders ""2024""")'
+    assert parent.endswith(
+        'WHERE NOT record_image_eq(ROW(EXCLUDED."Total €", EXCLUDED."_extra"), '
+        'ROW(t."Total €", t."_extra"))'
+    )
+    assert delete.startswith(
+        'DELETE FROM "orders__lines" AS t WHERE t."mongo_id" IN '
+        '(SELECT "mongo_id" FROM "mk_stage__Orders ""2024""") AND NOT EXISTS '
+        '(SELECT FROM "mk_stage__orders__lines" AS s WHERE s."mongo_id" = t."mongo_id" '
+        'AND s."position" = t."position" AND record_image_eq(ROW(s."sku", s."_extra"), '
     )
     assert insert.startswith(
-        'INSERT INTO "orders__lines" ("mongo_id", "position", "sku", "_extra")'
+        'INSERT INTO "orders__lines" ("mongo_id", "position", "sku", "_extra") '
+        'SELECT "mongo_id", "position", "sku", "_extra" FROM "mk_stage__orders__lines" AS s '
+        "WHERE NOT EXISTS"
     )
 
 
